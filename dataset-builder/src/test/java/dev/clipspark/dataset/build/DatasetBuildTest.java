@@ -1,0 +1,342 @@
+package dev.clipspark.dataset.build;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.sun.net.httpserver.HttpServer;
+import com.typesafe.config.ConfigFactory;
+import dev.clipspark.dataset.RejectReason;
+import dev.clipspark.dataset.Words;
+import dev.clipspark.dataset.config.Settings;
+import dev.clipspark.dataset.source.CandidateSource;
+import dev.clipspark.dataset.source.SourceOptions;
+import dev.clipspark.dataset.source.Sources;
+import java.awt.Color;
+import java.awt.image.BufferedImage;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.File;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Collectors;
+import javax.imageio.ImageIO;
+import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
+import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The whole build-dataset job in Spark local mode, on fixtures written by the test. */
+class DatasetBuildTest {
+
+  static SparkSession spark;
+  static HttpServer server;
+  static String base;
+
+  @TempDir
+  Path dir;
+
+  @BeforeAll
+  static void start() throws IOException {
+    spark = SparkSession.builder().master("local[2]").appName("DatasetBuildTest")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .getOrCreate();
+    server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+    server.createContext("/img/", ex -> {
+      String name = ex.getRequestURI().getPath().substring("/img/".length());
+      byte[] body = image(Integer.parseInt(name.replaceAll("\\D", "")), 80, 60);
+      if (name.startsWith("noai")) {
+        ex.getResponseHeaders().add("X-Robots-Tag", "noai");
+      }
+      ex.getResponseHeaders().add("Content-Type", "image/png");
+      ex.sendResponseHeaders(200, body.length);
+      try (OutputStream o = ex.getResponseBody()) {
+        o.write(body);
+      }
+    });
+    server.createContext("/missing", ex -> {
+      ex.sendResponseHeaders(404, -1);
+      ex.close();
+    });
+    server.start();
+    base = "http://127.0.0.1:" + server.getAddress().getPort();
+  }
+
+  @AfterAll
+  static void stop() {
+    server.stop(0);
+    spark.stop();
+  }
+
+  /** A distinct PNG for each n: the colour and a stripe depend on n. */
+  static byte[] image(int n, int w, int h) {
+    var img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
+    var g = img.createGraphics();
+    g.setColor(new Color((n * 47) % 256, (n * 91) % 256, (n * 13) % 256));
+    g.fillRect(0, 0, w, h);
+    g.setColor(Color.WHITE);
+    g.fillRect(n % (w - 4), 0, 3, h);
+    g.dispose();
+    var out = new ByteArrayOutputStream();
+    try {
+      ImageIO.write(img, "png", out);
+    } catch (IOException e) {
+      throw new IllegalStateException(e);
+    }
+    return out.toByteArray();
+  }
+
+  static Settings settings(String overrides) {
+    return new Settings(ConfigFactory.parseString(overrides + "\nfetch.allow-private = true\nfetch.retries = 0"
+            + "\nfetch.read-timeout = 2s\nimage.size = 32\nimage.min-side = 16")
+        .withFallback(ConfigFactory.defaultReference()).resolve());
+  }
+
+  String queries(String... queries) {
+    Path q = dir.resolve("queries-" + queries.length + "-" + String.join("_", queries).hashCode());
+    var rows = new ArrayList<Row>();
+    for (int i = 0; i < queries.length; i++) {
+      rows.add(RowFactory.create(queries[i], "unigram", (double) (queries.length - i), (long) i));
+    }
+    var schema = new StructType().add("query", DataTypes.StringType).add("kind", DataTypes.StringType)
+        .add("score", DataTypes.DoubleType).add("rank", DataTypes.LongType);
+    spark.createDataFrame(rows, schema).coalesce(1).write().parquet(q.resolve("queries.parquet").toString());
+    return q.toString();
+  }
+
+  DatasetBuild.Result build(String queriesDir, List<String> specs, String out, String overrides) {
+    Settings s = settings(overrides);
+    List<CandidateSource> sources = specs.stream().map(spec -> Sources.parse(spec, SourceOptions.from(s))).toList();
+    return DatasetBuild.run(spark, new DatasetBuild.Request(queriesDir, sources, out, false), BuildOptions.from(s));
+  }
+
+  static List<Row> shardRows(String out) {
+    return spark.read().parquet(out + "/shards").collectAsList();
+  }
+
+  @SuppressWarnings("unchecked")
+  static Map<String, Object> stats(String out) throws IOException {
+    return new ObjectMapper().readValue(new File(out, "stats.json"), Map.class);
+  }
+
+  @Test
+  void everySourceKindEndToEndWithBadInputCountedNotFatal() throws Exception {
+    // webdataset: 3 good pairs, a corrupt image, a missing caption, then a tar truncated mid-member.
+    Path tars = Files.createDirectories(dir.resolve("tars"));
+    try (var tar = new TarArchiveOutputStream(Files.newOutputStream(tars.resolve("00000.tar")))) {
+      for (int i = 0; i < 3; i++) {
+        put(tar, String.format("%09d.png", i), image(i, 64, 64));
+        put(tar, String.format("%09d.txt", i), ("a red kite number " + i).getBytes(StandardCharsets.UTF_8));
+      }
+      put(tar, "000000003.jpg", "this is not an image".getBytes(StandardCharsets.UTF_8));
+      put(tar, "000000003.txt", "a red kite that is broken".getBytes(StandardCharsets.UTF_8));
+      put(tar, "000000004.png", image(4, 64, 64));
+    }
+    var truncated = new ByteArrayOutputStream();
+    byte[] first = image(10, 64, 64);
+    byte[] caption = "red kite in the second tar".getBytes(StandardCharsets.UTF_8);
+    byte[] cutShort = image(11, 64, 64);
+    try (var tar = new TarArchiveOutputStream(truncated)) {
+      put(tar, "000000000.png", first);
+      put(tar, "000000000.txt", caption);
+      put(tar, "000000001.png", cutShort);
+    }
+    byte[] whole = truncated.toByteArray();
+    // The file ends half-way through the third member's data.
+    int cut = 512 + padded(first.length) + 512 + padded(caption.length) + 512 + cutShort.length / 2;
+    Files.write(tars.resolve("00001.tar"), java.util.Arrays.copyOf(whole, cut));
+
+    // table: CSV of URLs served by the loopback server: 2 good, a 404, a noai image, and a blank caption.
+    Path csv = dir.resolve("urls.csv");
+    Files.writeString(csv, "url,caption\n"
+        + base + "/img/20.png,blue kite over the sea\n"
+        + base + "/img/21.png,a blue kite\n"
+        + base + "/missing,blue kite that is gone\n"
+        + base + "/img/noai22.png,blue kite with noai\n"
+        + base + "/img/23.png,\"   \"\n");
+
+    // folder: two images with captions, one image without.
+    Path folder = Files.createDirectories(dir.resolve("folder/sub"));
+    Files.write(folder.resolve("a.png"), image(30, 48, 48));
+    Files.writeString(folder.resolve("a.txt"), "green kite\n");
+    Files.write(folder.resolve("b.png"), image(31, 48, 48));
+    Files.writeString(folder.resolve("b.txt"), "green kite at dusk");
+    Files.write(folder.resolve("c.png"), image(32, 48, 48));
+
+    String out = dir.resolve("out").toString();
+    var result = build(queries("kite", "red", "blue", "green"),
+        List.of("webdataset:" + tars, "table:" + csv, "folder:" + dir.resolve("folder")), out, "");
+
+    List<Row> rows = shardRows(out);
+    List<String> keys = rows.stream().map(r -> r.<String>getAs("key")).sorted().toList();
+    assertThat(keys).hasSize(3 + 1 + 2 + 2);
+    assertThat(rows).allSatisfy(r -> {
+      assertThat(r.<Integer>getAs("width")).isEqualTo(32);
+      assertThat(r.<Integer>getAs("height")).isEqualTo(32);
+      assertThat(r.<List<String>>getList(r.fieldIndex("queries"))).contains("kite");
+      assertThat(ImageIO.read(new ByteArrayInputStream(r.<byte[]>getAs("image")))).isNotNull();
+      assertThat(r.<String>getAs("sha256")).hasSize(64);
+    });
+    Row fetched = rows.stream().filter(r -> r.getAs("url") != null && r.<String>getAs("url").endsWith("/img/20.png"))
+        .findFirst().orElseThrow();
+    assertThat(fetched.<String>getAs("caption")).isEqualTo("blue kite over the sea");
+    assertThat(fetched.<String>getAs("sha256")).isEqualTo(Hashes.sha256Hex(image(20, 80, 60)));
+    assertThat(fetched.<Integer>getAs("original_width")).isEqualTo(80);
+
+    var stats = stats(out);
+    @SuppressWarnings("unchecked")
+    var rejected = (Map<String, Integer>) stats.get("rejected");
+    assertThat(rejected.get(RejectReason.UNSUPPORTED_FORMAT.key()) + rejected.get(RejectReason.CORRUPT_IMAGE.key()))
+        .isEqualTo(1);
+    assertThat(rejected.get(RejectReason.MISSING_CAPTION.key())).isEqualTo(2); // tar key 4, folder c.png
+    assertThat(rejected.get(RejectReason.TRUNCATED_TAR_MEMBER.key())).isEqualTo(1);
+    assertThat(rejected.get(RejectReason.HTTP_ERROR.key())).isEqualTo(1);
+    assertThat(rejected.get(RejectReason.ROBOTS_DISALLOWED.key())).isEqualTo(1);
+    assertThat(rejected.get(RejectReason.CAPTION_EMPTY.key())).isEqualTo(1);
+    assertThat(((Number) stats.get("candidates")).longValue()).isEqualTo(7 + 5 + 3);
+    assertThat(((Number) stats.get("written")).longValue()).isEqualTo(8);
+    assertThat(result.manifest().totalRows()).isEqualTo(8);
+    assertThat(result.manifest().shards()).allSatisfy(s -> assertThat(new File(out, s.path())).isFile());
+  }
+
+  @Test
+  void perQueryCapAdmitsTheLowestRankedPairsAndIsDeterministic() throws Exception {
+    String q = queries("circle");
+    String out1 = dir.resolve("cap1").toString();
+    String overrides = "source.synthetic.count = 240\nsource.synthetic.image-size = 32\nbalance.max-per-query = 9"
+        + "\nshard.rows = 4\nsource.partitions = 3";
+    build(q, List.of("synthetic:cap"), out1, overrides);
+
+    // Every candidate whose caption has the word "circle", from the processed stage.
+    List<Row> processed = spark.read().parquet(out1 + "/_work/processed").collectAsList();
+    List<String> circles = processed.stream()
+        .filter(r -> "ok".equals(r.getAs("status")) && Words.tokenize(r.<String>getAs("caption")).contains("circle"))
+        .map(r -> r.<String>getAs("key")).toList();
+    assertThat(circles.size()).as("the query must match more pairs than the cap").isGreaterThan(9);
+    long seed = 42;
+    List<String> expected = circles.stream()
+        .sorted(Comparator.comparing((String k) -> Hashes.keyHash(seed, k)).thenComparing(k -> k))
+        .limit(9).sorted().toList();
+
+    List<Row> rows = shardRows(out1);
+    assertThat(rows.stream().map(r -> r.<String>getAs("key")).sorted().toList()).isEqualTo(expected);
+    var stats = stats(out1);
+    assertThat(((Number) stats.get("written")).longValue()).isEqualTo(9);
+    @SuppressWarnings("unchecked")
+    var rejected = (Map<String, Integer>) stats.get("rejected");
+    assertThat(rejected.get("over_query_cap")).isEqualTo(circles.size() - 9);
+    assertThat(rejected.get("unmatched")).isEqualTo(240 - circles.size() - rejected.get("duplicate"));
+
+    // Shards of shard.rows rows, the last holding the rest; the manifest agrees with the files.
+    Manifest m = Manifest.read(out1, spark.sparkContext().hadoopConfiguration());
+    assertThat(m.shards()).extracting(Manifest.Shard::rows).containsExactly(4L, 4L, 1L);
+    assertThat(m.shards()).extracting(Manifest.Shard::path)
+        .containsExactly("shards/part-00000.parquet", "shards/part-00001.parquet", "shards/part-00002.parquet");
+    for (Manifest.Shard s : m.shards()) {
+      assertThat(spark.read().parquet(out1 + "/" + s.path()).count()).isEqualTo(s.rows());
+    }
+
+    // Same inputs and seed, other partitioning: the same rows in the same shards.
+    String out2 = dir.resolve("cap2").toString();
+    build(q, List.of("synthetic:cap"), out2, overrides.replace("source.partitions = 3", "source.partitions = 5"));
+    for (int i = 0; i < 3; i++) {
+      String shard = String.format("/shards/part-%05d.parquet", i);
+      assertThat(keysOf(out2 + shard)).isEqualTo(keysOf(out1 + shard));
+    }
+    // Another seed picks other pairs.
+    String out3 = dir.resolve("cap3").toString();
+    build(q, List.of("synthetic:cap"), out3, overrides + "\nbalance.seed = 7");
+    assertThat(shardRows(out3).stream().map(r -> r.<String>getAs("key")).sorted().toList()).isNotEqualTo(expected);
+  }
+
+  @Test
+  void exactDuplicatesKeepTheSmallestKey() throws Exception {
+    Path folder = Files.createDirectories(dir.resolve("dups"));
+    for (String name : List.of("b", "a", "c")) {
+      Files.write(folder.resolve(name + ".png"), image(5, 40, 40));
+      Files.writeString(folder.resolve(name + ".txt"), "same kite " + name);
+    }
+    Files.write(folder.resolve("d.png"), image(6, 40, 40));
+    Files.writeString(folder.resolve("d.txt"), "other kite");
+    String out = dir.resolve("dups-out").toString();
+    build(queries("kite"), List.of("folder:" + folder), out, "");
+    assertThat(shardRows(out).stream().map(r -> r.<String>getAs("caption")).sorted().toList())
+        .containsExactly("other kite", "same kite a");
+    assertThat(((Number) stats(out).get("duplicates")).longValue()).isEqualTo(2);
+  }
+
+  @Test
+  void rerunAfterACrashReusesProcessedCandidatesAndEndsComplete() throws Exception {
+    String q = queries("circle", "square", "red");
+    String out = dir.resolve("resume").toString();
+    String overrides = "source.synthetic.count = 60\nsource.synthetic.image-size = 32\nshard.rows = 10";
+    var first = build(q, List.of("synthetic:r"), out, overrides);
+    var firstKeys = keysOf(out + "/shards");
+    File processed = new File(out, "_work/processed");
+    long processedTime = Files.getLastModifiedTime(processed.toPath()).toMillis();
+
+    // A crash while writing shards: no manifest, a half-written shard and leftovers.
+    Files.delete(Path.of(out, "manifest.json"));
+    Files.writeString(Path.of(out, "shards", "part-00000.parquet"), "half a shard");
+    Files.createDirectories(Path.of(out, "_work", "shards.tmp"));
+
+    var second = build(q, List.of("synthetic:r"), out, overrides);
+    assertThat(second.reused()).isFalse();
+    assertThat(Files.getLastModifiedTime(processed.toPath()).toMillis()).isEqualTo(processedTime);
+    assertThat(keysOf(out + "/shards")).isEqualTo(firstKeys);
+    assertThat(second.manifest().shards()).isEqualTo(first.manifest().shards());
+
+    // Complete output, same inputs: nothing to do.
+    assertThat(build(q, List.of("synthetic:r"), out, overrides).reused()).isTrue();
+    // Complete output, other settings: refused without --overwrite, naming the directory.
+    assertThatThrownBy(() -> build(q, List.of("synthetic:r"), out, overrides + "\nbalance.max-per-query = 3"))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining(out)
+        .hasMessageContaining("--overwrite");
+  }
+
+  @Test
+  void keysThatClashAcrossSourcesAreRefused() throws Exception {
+    for (String d : List.of("one", "two")) {
+      Path f = Files.createDirectories(dir.resolve(d));
+      Files.write(f.resolve("x.png"), image(d.length() * 3, 40, 40));
+      Files.writeString(f.resolve("x.txt"), "kite");
+    }
+    assertThatThrownBy(() -> build(queries("kite"), List.of("folder:" + dir.resolve("one"), "folder:" + dir.resolve("two")),
+        dir.resolve("clash").toString(), ""))
+        .hasMessageContaining("must be unique");
+  }
+
+  private static List<String> keysOf(String path) {
+    return spark.read().parquet(path).collectAsList().stream().map(r -> r.<String>getAs("key"))
+        .collect(Collectors.toList());
+  }
+
+  private static int padded(int n) {
+    return (n + 511) / 512 * 512;
+  }
+
+  private static void put(TarArchiveOutputStream tar, String name, byte[] bytes) throws IOException {
+    var e = new TarArchiveEntry(name);
+    e.setSize(bytes.length);
+    tar.putArchiveEntry(e);
+    tar.write(bytes);
+    tar.closeArchiveEntry();
+  }
+}

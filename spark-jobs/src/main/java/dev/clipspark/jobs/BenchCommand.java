@@ -1,0 +1,121 @@
+package dev.clipspark.jobs;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.clipspark.dataset.image.ImageBenchmark;
+import dev.clipspark.dataset.image.ImageOptions;
+import dev.clipspark.dataset.match.MatcherBenchmark;
+import java.io.File;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code clip bench}: micro-benchmarks of the hot paths, run in this JVM on one thread. Each prints a
+ * table and, with {@code --json FILE}, writes its figures as one flat JSON object. Results and machines
+ * are recorded in docs/benchmarks.md.
+ */
+@Command(
+    name = "bench",
+    mixinStandardHelpOptions = true,
+    description = "Benchmarks (one thread; run under 'taskset -c 0' for a one-core figure).",
+    subcommands = {BenchCommand.Matcher.class, BenchCommand.Images.class})
+final class BenchCommand implements Runnable {
+
+  @CommandLine.Spec
+  CommandLine.Model.CommandSpec spec;
+
+  @Override
+  public void run() {
+    throw new CommandLine.ParameterException(spec.commandLine(), "Missing benchmark: matcher or images");
+  }
+
+  /** Options every benchmark takes. */
+  static final class Output {
+    @Option(names = "--json", paramLabel = "FILE", description = "Also write the figures to FILE as flat JSON.")
+    File json;
+  }
+
+  @Command(name = "matcher", mixinStandardHelpOptions = true,
+      description = "Caption-to-query matching: captions per second on one thread against a synthetic query list.")
+  static final class Matcher implements Callable<Integer> {
+    @Mixin Output output;
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--queries", defaultValue = "500000", description = "Queries in the list (default: ${DEFAULT-VALUE}).")
+    int queries;
+
+    @Option(names = "--captions", defaultValue = "2000000", description = "Captions matched (default: ${DEFAULT-VALUE}).")
+    int captions;
+
+    @Option(names = "--seed", defaultValue = "1", description = "Seed of the generated workload (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Override
+    public Integer call() throws IOException {
+      if (queries < 1 || captions < 1) {
+        throw new IllegalArgumentException("Cannot run bench matcher with --queries " + queries + " --captions "
+            + captions + ": both must be at least 1");
+      }
+      var r = MatcherBenchmark.run(queries, captions, seed);
+      var figures = new LinkedHashMap<String, Object>();
+      figures.put("captions_per_second_per_core", r.captionsPerSecond());
+      figures.put("queries", r.queries());
+      figures.put("captions", r.captions());
+      figures.put("build_seconds", r.buildSeconds());
+      figures.put("serialized_bytes", r.serializedBytes());
+      figures.put("mean_matches_per_caption", r.meanMatchesPerCaption());
+      return report(spec.commandLine().getOut(), "bench matcher", figures, output.json);
+    }
+  }
+
+  @Command(name = "images", mixinStandardHelpOptions = true,
+      description = "Decode + resize + re-encode of JPEG sources: images per second on one thread.")
+  static final class Images implements Callable<Integer> {
+    @Mixin Output output;
+    @Mixin CommonOptions common;
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--images", defaultValue = "2000", description = "Images processed (default: ${DEFAULT-VALUE}).")
+    int images;
+
+    @Option(names = "--source-side", defaultValue = "512", description = "Side of the square JPEG sources (default: ${DEFAULT-VALUE}).")
+    int sourceSide;
+
+    @Override
+    public Integer call() throws IOException {
+      if (images < 1 || sourceSide < 8) {
+        throw new IllegalArgumentException("Cannot run bench images with --images " + images + " --source-side "
+            + sourceSide + ": need at least 1 image of at least 8 pixels");
+      }
+      ImageOptions options = ImageOptions.from(JobConfig.load(common.conf, common.sets));
+      var r = ImageBenchmark.run(images, sourceSide, options);
+      var figures = new LinkedHashMap<String, Object>();
+      figures.put("images_per_second_per_core", r.imagesPerSecond());
+      figures.put("images", r.images());
+      figures.put("seconds", r.seconds());
+      figures.put("source_side", sourceSide);
+      figures.put("output_side", options.size());
+      figures.put("resize_mode", dev.clipspark.dataset.config.Settings.spell(options.resizeMode()));
+      figures.put("mean_source_bytes", r.meanSourceBytes());
+      figures.put("mean_output_bytes", r.meanOutputBytes());
+      return report(spec.commandLine().getOut(), "bench images", figures, output.json);
+    }
+  }
+
+  static int report(PrintWriter out, String title, Map<String, Object> figures, File json) throws IOException {
+    out.println(Reports.table(title, figures));
+    if (json != null) {
+      new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(json, figures);
+      out.println("Wrote " + json);
+    }
+    out.flush();
+    return 0;
+  }
+}

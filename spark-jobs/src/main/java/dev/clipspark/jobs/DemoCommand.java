@@ -1,0 +1,95 @@
+package dev.clipspark.jobs;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import dev.clipspark.dataset.build.BuildOptions;
+import dev.clipspark.dataset.build.DatasetBuild;
+import dev.clipspark.dataset.config.Settings;
+import dev.clipspark.dataset.queries.QueryInputs;
+import dev.clipspark.dataset.queries.QueryListBuilder;
+import dev.clipspark.dataset.queries.QueryOptions;
+import dev.clipspark.dataset.queries.QuerySummary;
+import dev.clipspark.dataset.source.SourceOptions;
+import dev.clipspark.dataset.source.Sources;
+import java.io.File;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.util.List;
+import org.apache.spark.sql.SparkSession;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code clip demo}: the whole pipeline end to end on data it makes itself. Writes a text corpus, builds
+ * the query list from it (plus WordNet when installed), builds a dataset from the synthetic
+ * coloured-shapes source, and prints where everything went. Its smaller sizes come from conf/demo.conf;
+ * {@code --conf} and {@code --set} override them.
+ */
+@Command(
+    name = "demo",
+    mixinStandardHelpOptions = true,
+    description = {
+        "Runs the pipeline end to end in Spark on data it generates: corpus -> queries -> dataset.",
+        "Settings: conf/demo.conf, overridable with --conf and --set."})
+final class DemoCommand extends JobCommand {
+
+  /** Where Debian's wordnet-base installs WordNet 3.0. */
+  static final String DEBIAN_WORDNET = "/usr/share/wordnet";
+
+  @Option(names = "--out", defaultValue = "demo-output", paramLabel = "DIR",
+      description = "Output directory (default: ${DEFAULT-VALUE}).")
+  File out;
+
+  @Option(names = "--corpus-lines", defaultValue = "4000", paramLabel = "N",
+      description = "Lines of generated corpus text (default: ${DEFAULT-VALUE}).")
+  int corpusLines;
+
+  @Option(names = "--no-wordnet", description = "Do not add WordNet lemmas even when " + DEBIAN_WORDNET + " exists.")
+  boolean noWordnet;
+
+  private QueryOptions queryOptions;
+  private BuildOptions buildOptions;
+  private SourceOptions sourceOptions;
+
+  @Override
+  Config commandDefaults() {
+    return ConfigFactory.parseResources(DemoCommand.class, "/clipspark/demo.conf");
+  }
+
+  @Override
+  void prepare(Settings settings) {
+    queryOptions = QueryOptions.from(settings);
+    buildOptions = BuildOptions.from(settings);
+    sourceOptions = SourceOptions.from(settings);
+    if (corpusLines < 1) {
+      throw new IllegalArgumentException("Cannot run demo with --corpus-lines " + corpusLines + ": must be at least 1");
+    }
+  }
+
+  @Override
+  int run(SparkSession spark) {
+    var printer = out();
+    File corpus = new File(out, "corpus/corpus.txt");
+    try {
+      Files.createDirectories(corpus.getParentFile().toPath());
+      DemoCorpus.write(corpus.toPath(), corpusLines, sourceOptions.syntheticSeed());
+    } catch (IOException e) {
+      throw new UncheckedIOException("Cannot write the demo corpus to " + corpus, e);
+    }
+    printer.println("1/2 corpus: " + corpusLines + " lines in " + corpus);
+    String wordnet = !noWordnet && new File(DEBIAN_WORDNET, "data.noun").isFile() ? DEBIAN_WORDNET : null;
+    String queriesDir = new File(out, "queries").getPath();
+    QuerySummary queries = QueryListBuilder.build(spark,
+        new QueryInputs(List.of(corpus.getPath()), null, wordnet), queryOptions, queriesDir);
+    printer.println("1/2 " + Reports.queries(queries, queriesDir)
+        + (wordnet == null ? "\n  (WordNet not added: install Debian's wordnet-base for " + DEBIAN_WORDNET + ")" : ""));
+    String datasetDir = new File(out, "dataset").getPath();
+    var result = DatasetBuild.run(spark, new DatasetBuild.Request(queriesDir,
+        List.of(Sources.synthetic(sourceOptions)), datasetDir, true), buildOptions);
+    printer.println("2/2 " + Reports.dataset(result, datasetDir));
+    printer.println("Demo dataset: " + new File(datasetDir).getAbsolutePath());
+    printer.flush();
+    return 0;
+  }
+}

@@ -1,0 +1,74 @@
+package dev.clipspark.jobs;
+
+import dev.clipspark.dataset.build.DatasetBuild;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/** The human-readable summaries the commands print. */
+final class Reports {
+
+  private Reports() {}
+
+  /** A two-column table of named figures under a title. */
+  static String table(String title, Map<String, ?> figures) {
+    int width = figures.keySet().stream().mapToInt(String::length).max().orElse(0);
+    var sb = new StringBuilder(title).append('\n');
+    figures.forEach((k, v) -> sb.append(String.format(Locale.ROOT, "  %-" + width + "s  %s%n", k, format(v))));
+    return sb.toString().stripTrailing();
+  }
+
+  static String format(Object v) {
+    if (v instanceof Double d) {
+      return Math.abs(d) >= 100 ? String.format(Locale.ROOT, "%,.0f", d) : String.format(Locale.ROOT, "%.3f", d);
+    }
+    if (v instanceof Long || v instanceof Integer) {
+      return String.format(Locale.ROOT, "%,d", ((Number) v).longValue());
+    }
+    return String.valueOf(v);
+  }
+
+  /** What build-dataset did. */
+  @SuppressWarnings("unchecked")
+  static String dataset(DatasetBuild.Result result, String out) {
+    var m = result.manifest();
+    var sb = new StringBuilder();
+    if (result.reused()) {
+      sb.append("Dataset already complete (same inputs and settings): ").append(out).append('\n');
+    }
+    sb.append(String.format(Locale.ROOT, "Wrote %,d pairs in %d shards to %s%n", m.totalRows(), m.shards().size(), out));
+    Map<String, Object> s = result.stats();
+    if (!s.isEmpty()) {
+      sb.append(String.format(Locale.ROOT, "  candidates %,d, processed ok %,d, duplicates %,d, matched %,d, admitted %,d%n",
+          num(s.get("candidates")), num(s.get("processed_ok")), num(s.get("duplicates")), num(s.get("matched")),
+          num(s.get("admitted"))));
+      var rejected = (Map<String, Object>) s.get("rejected");
+      var nonZero = new StringBuilder();
+      rejected.forEach((k, v) -> {
+        if (num(v) > 0) {
+          nonZero.append(nonZero.length() == 0 ? "" : ", ").append(k).append(' ').append(String.format(Locale.ROOT, "%,d", num(v)));
+        }
+      });
+      sb.append("  rejected: ").append(nonZero.length() == 0 ? "none" : nonZero).append('\n');
+      var queries = (Map<String, Object>) s.get("queries");
+      if (queries != null) {
+        var top = (List<Map<String, Object>>) queries.get("top");
+        sb.append(String.format(Locale.ROOT, "  queries with pairs %,d of %,d, at the cap of %,d: %,d%n",
+            num(queries.get("with_pairs")), num(queries.get("total")), num(queries.get("max_per_query")),
+            num(queries.get("at_cap"))));
+        if (top != null && !top.isEmpty()) {
+          sb.append("  top queries (matched -> admitted):");
+          top.stream().limit(5).forEach(q -> sb.append(String.format(Locale.ROOT, " '%s' %,d -> %,d;",
+              q.get("query"), num(q.get("matched")), num(q.get("admitted")))));
+          sb.append('\n');
+        }
+      }
+    }
+    sb.append("  manifest: ").append(out).append("/manifest.json, stats: ").append(out).append("/stats.json");
+    return sb.toString();
+  }
+
+  private static long num(Object o) {
+    return o == null ? 0 : ((Number) o).longValue();
+  }
+}

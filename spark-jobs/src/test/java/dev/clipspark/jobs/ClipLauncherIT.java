@@ -1,0 +1,74 @@
+package dev.clipspark.jobs;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.File;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Runs the real launcher, {@code bin/clip}, on the packaged application jar, as a user would (failsafe
+ * runs this after {@code package}).
+ */
+class ClipLauncherIT {
+
+  static final File ROOT = new File(System.getProperty("user.dir")).getParentFile();
+
+  @TempDir
+  Path dir;
+
+  record Run(int code, String output) {}
+
+  static Run clip(Path dir, String... args) throws Exception {
+    var cmd = new java.util.ArrayList<String>();
+    cmd.add(new File(ROOT, "bin/clip").getPath());
+    cmd.addAll(List.of(args));
+    Path log = dir.resolve("clip-" + System.nanoTime() + ".log");
+    var pb = new ProcessBuilder(cmd).directory(dir.toFile()).redirectErrorStream(true).redirectOutput(log.toFile());
+    pb.environment().put("CLIP_NO_BUILD", "1");
+    pb.environment().put("CLIP_DRIVER_MEMORY", "2g");
+    Process p = pb.start();
+    if (!p.waitFor(15, TimeUnit.MINUTES)) {
+      p.destroyForcibly();
+      throw new AssertionError("bin/clip " + String.join(" ", args) + " did not finish in 15 minutes");
+    }
+    return new Run(p.exitValue(), Files.readString(log, StandardCharsets.UTF_8));
+  }
+
+  @Test
+  void demoBuildsQueriesAndADatasetEndToEnd() throws Exception {
+    Path out = dir.resolve("demo");
+    Run run = clip(dir, "demo", "--out", out.toString());
+    assertThat(run.code()).as(run.output()).isZero();
+    assertThat(run.output()).contains("Demo dataset:").contains("queries").contains("shards");
+
+    var json = new ObjectMapper();
+    Map<?, ?> manifest = json.readValue(out.resolve("dataset/manifest.json").toFile(), Map.class);
+    assertThat(((Number) manifest.get("total_rows")).longValue()).isGreaterThan(100);
+    List<?> shards = (List<?>) manifest.get("shards");
+    assertThat(shards).isNotEmpty();
+    for (Object s : shards) {
+      assertThat(out.resolve("dataset").resolve((String) ((Map<?, ?>) s).get("path"))).isRegularFile();
+    }
+    Map<?, ?> stats = json.readValue(out.resolve("dataset/stats.json").toFile(), Map.class);
+    assertThat(((Number) stats.get("candidates")).longValue()).isEqualTo(2000);
+    Map<?, ?> queries = (Map<?, ?>) stats.get("queries");
+    assertThat(((Number) queries.get("at_cap")).longValue()).as("demo's cap must bite").isGreaterThan(0);
+    assertThat(out.resolve("queries/queries.parquet")).isDirectory();
+  }
+
+  @Test
+  void badSettingFailsFastWithExitCode2() throws Exception {
+    Run run = clip(dir, "build-dataset", "--queries", dir.toString(), "--source", "synthetic:x",
+        "--out", dir.resolve("o").toString(), "--set", "shard.rows=0");
+    assertThat(run.code()).as(run.output()).isEqualTo(2);
+    assertThat(run.output()).contains("shard.rows").contains("0").contains("between 1 and");
+  }
+}

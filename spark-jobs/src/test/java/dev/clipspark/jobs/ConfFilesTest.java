@@ -1,0 +1,33 @@
+package dev.clipspark.jobs;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.typesafe.config.ConfigFactory;
+import java.io.File;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** The files in conf/ that users read must stay true to the code. */
+class ConfFilesTest {
+
+  static final File CONF = new File(System.getProperty("user.dir")).getParentFile().toPath().resolve("conf").toFile();
+
+  @Test
+  void datasetConfDocumentsExactlyTheDefaults() {
+    var documented = ConfigFactory.parseFile(new File(CONF, "dataset.conf")).resolve();
+    var reference = ConfigFactory.defaultReference();
+    for (String section : List.of("queries", "source", "fetch", "image", "caption", "balance", "shard", "build")) {
+      assertThat(documented.getConfig(section).root().unwrapped())
+          .as("conf/dataset.conf section %s", section)
+          .isEqualTo(reference.getConfig(section).root().unwrapped());
+    }
+    assertThat(documented.root().keySet())
+        .containsExactlyInAnyOrder("queries", "source", "fetch", "image", "caption", "balance", "shard", "build");
+  }
+
+  @Test
+  void demoConfOnlySetsKnownKeysAndLoads() {
+    var settings = JobConfig.load(null, List.of(), ConfigFactory.parseFile(new File(CONF, "demo.conf")));
+    assertThat(settings.intIn("source.synthetic.count", 1, Integer.MAX_VALUE)).isEqualTo(2000);
+  }
+}

@@ -1,0 +1,82 @@
+package dev.clipspark.jobs;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import org.junit.jupiter.api.Test;
+
+/** The command line's help and its refusals of bad input, which must come before Spark starts. */
+class MainTest {
+
+  private final StringWriter out = new StringWriter();
+  private final StringWriter err = new StringWriter();
+
+  private int run(String... args) {
+    var cl = Main.commandLine();
+    cl.setOut(new PrintWriter(out, true));
+    cl.setErr(new PrintWriter(err, true));
+    return cl.execute(args);
+  }
+
+  @Test
+  void topLevelHelpListsEverySubcommand() {
+    assertThat(run("--help")).isZero();
+    assertThat(out.toString()).contains("demo", "build-queries", "build-dataset", "bench");
+  }
+
+  @Test
+  void everySubcommandHasHelpWithConfAndSet() {
+    for (String cmd : new String[] {"demo", "build-queries", "build-dataset"}) {
+      out.getBuffer().setLength(0);
+      assertThat(run(cmd, "--help")).as(cmd).isZero();
+      assertThat(out.toString()).as(cmd).contains("--conf", "--set", "--master");
+    }
+    out.getBuffer().setLength(0);
+    assertThat(run("bench", "images", "--help")).isZero();
+    assertThat(out.toString()).contains("--json", "--set");
+  }
+
+  @Test
+  void missingRequiredOptionIsAUsageError() {
+    assertThat(run("build-dataset", "--out", "x")).isEqualTo(Main.USAGE);
+    assertThat(err.toString()).contains("--queries").contains("--source");
+  }
+
+  @Test
+  void unknownSettingStopsTheJobBeforeSpark() {
+    int code = run("build-dataset", "--queries", "q", "--source", "synthetic:x", "--out", "o",
+        "--set", "balance.max-per-qurey=5");
+    assertThat(code).isEqualTo(Main.USAGE);
+    assertThat(err.toString()).contains("balance.max-per-qurey").contains("unknown key");
+  }
+
+  @Test
+  void badValueStopsTheJobWithKeyValueAndAllowed() {
+    int code = run("build-dataset", "--queries", "q", "--source", "synthetic:x", "--out", "o",
+        "--set", "image.resize-mode=stretch");
+    assertThat(code).isEqualTo(Main.USAGE);
+    assertThat(err.toString()).contains("image.resize-mode").contains("stretch").contains("center-crop");
+  }
+
+  @Test
+  void unknownSourceKindIsRefused() {
+    int code = run("build-dataset", "--queries", "q", "--source", "ftp:/x", "--out", "o");
+    assertThat(code).isEqualTo(Main.USAGE);
+    assertThat(err.toString()).contains("ftp").contains("webdataset");
+  }
+
+  @Test
+  void missingQueriesDirIsRefused() {
+    int code = run("build-dataset", "--queries", "/nonexistent/queries", "--source", "synthetic:x", "--out", "o");
+    assertThat(code).isEqualTo(Main.USAGE);
+    assertThat(err.toString()).contains("/nonexistent/queries");
+  }
+
+  @Test
+  void missingCorpusIsRefused() {
+    int code = run("build-queries", "--corpus", "/nonexistent/corpus.txt", "--out", "o");
+    assertThat(code).isEqualTo(Main.USAGE);
+    assertThat(err.toString()).contains("--corpus").contains("/nonexistent/corpus.txt");
+  }
+}
