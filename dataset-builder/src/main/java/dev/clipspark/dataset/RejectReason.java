@@ -33,7 +33,10 @@ public enum RejectReason {
   READ_ERROR,
   /** The URL is malformed or its scheme is neither http nor https. */
   BAD_URL,
-  /** The URL resolves to a private, loopback or link-local address and {@code fetch.allow-private} is off. */
+  /**
+   * The URL resolves to an address that is not public (private, loopback, link-local, unique-local,
+   * carrier-grade NAT, multicast, reserved; see {@code AddressPolicy}) and {@code fetch.allow-private} is off.
+   */
   PRIVATE_ADDRESS,
   /** The host name could not be resolved. */
   DNS_ERROR,
@@ -47,7 +50,10 @@ public enum RejectReason {
   TOO_MANY_REDIRECTS,
   /** The body is larger than {@code fetch.max-body-bytes}. */
   BODY_TOO_LARGE,
-  /** The response's {@code X-Robots-Tag} forbids use (noai, noimageai or noindex). */
+  /**
+   * The response's {@code X-Robots-Tag} forbids use: noai, noimageai, noindex or none, unscoped or scoped
+   * to {@code *} or to our user agent.
+   */
   ROBOTS_DISALLOWED,
   /** Another candidate had the same image bytes (same sha256); the one with the smallest key was kept. */
   DUPLICATE,

@@ -42,14 +42,16 @@ final class CandidateProcessor implements FlatMapFunction<Iterator<Candidate>, R
     var fetcher = new UrlFetcher(options.fetch());
     var images = new ImageProcessor(options.image());
     TaskContext task = TaskContext.get();
+    OrderedParallelMap<Candidate, Loaded> loaded =
+        OrderedParallelMap.map(candidates, options.fetch().threads(), c -> load(c, fetcher));
     Runnable close = () -> {
+      loaded.close();
       fetcher.close();
       images.close();
     };
     if (task != null) {
       task.addTaskCompletionListener(ctx -> close.run());
     }
-    Iterator<Loaded> loaded = OrderedParallelMap.map(candidates, options.fetch().threads(), c -> load(c, fetcher));
     return new Iterator<>() {
       @Override
       public boolean hasNext() {
