@@ -1,0 +1,171 @@
+package dev.clipspark.dataset.image;
+
+/**
+ * Separable resampling of 3-channel 8-bit pixels, horizontal pass first, then vertical, in fixed point.
+ *
+ * <p>Downscaling averages areas: each output pixel is the mean of the source area it covers, partial pixels
+ * weighted by their covered fraction (OpenCV's {@code INTER_AREA}, which img2dataset uses to downscale), so
+ * no reduction factor aliases. Upscaling interpolates with the Catmull-Rom cubic ({@code a = -0.5}). The
+ * source window may start and end at fractional positions, which makes cropping exact.
+ *
+ * <p>Not thread-safe: it keeps its scratch buffers between calls.
+ */
+final class Resampler {
+
+  private static final int BITS = 22;
+  private static final int ONE = 1 << BITS;
+  private static final int HALF = 1 << (BITS - 1);
+
+  private byte[] tmp = new byte[0];
+  private int[] acc = new int[0];
+
+  /** Per output index: the first source index, the number of taps, and the fixed-point weights. */
+  record Coeffs(int[] first, int[] count, int[] weights, int taps) {}
+
+  /**
+   * Resamples the window {@code [x0, x0 + w) x [y0, y0 + h)} of {@code src} (in source pixels) to
+   * {@code outW x outH} pixels written at {@code dst[dstOffset]} with row stride {@code dstStride}, in the
+   * source's channel order.
+   */
+  void resize(Pixels src, double x0, double y0, double w, double h,
+      byte[] dst, int dstOffset, int dstStride, int outW, int outH) {
+    Coeffs cx = coeffs(src.width, x0, w, outW);
+    Coeffs cy = coeffs(src.height, y0, h, outH);
+    int ymin = Integer.MAX_VALUE;
+    int ymax = 0;
+    for (int y = 0; y < outH; y++) {
+      ymin = Math.min(ymin, cy.first[y]);
+      ymax = Math.max(ymax, cy.first[y] + cy.count[y]);
+    }
+    int rowBytes = outW * 3;
+    int rows = ymax - ymin;
+    if (tmp.length < rows * rowBytes) {
+      tmp = new byte[rows * rowBytes];
+    }
+    if (acc.length < rowBytes) {
+      acc = new int[rowBytes];
+    }
+    for (int r = 0; r < rows; r++) {
+      horizontal(src.data, src.offset + (ymin + r) * src.stride, cx, tmp, r * rowBytes, outW);
+    }
+    for (int y = 0; y < outH; y++) {
+      vertical(cy, y, ymin, rowBytes, dst, dstOffset + y * dstStride);
+    }
+  }
+
+  private static void horizontal(byte[] src, int srcRow, Coeffs c, byte[] out, int outRow, int outW) {
+    int[] first = c.first;
+    int[] count = c.count;
+    int[] weights = c.weights;
+    int taps = c.taps;
+    for (int x = 0, o = outRow; x < outW; x++, o += 3) {
+      int s = srcRow + first[x] * 3;
+      int wi = x * taps;
+      int b0 = HALF;
+      int b1 = HALF;
+      int b2 = HALF;
+      for (int t = 0, n = count[x]; t < n; t++, s += 3) {
+        int wt = weights[wi + t];
+        b0 += wt * (src[s] & 0xff);
+        b1 += wt * (src[s + 1] & 0xff);
+        b2 += wt * (src[s + 2] & 0xff);
+      }
+      out[o] = clip(b0);
+      out[o + 1] = clip(b1);
+      out[o + 2] = clip(b2);
+    }
+  }
+
+  private void vertical(Coeffs c, int y, int ymin, int rowBytes, byte[] dst, int dstRow) {
+    int[] a = acc;
+    byte[] t = tmp;
+    java.util.Arrays.fill(a, 0, rowBytes, HALF);
+    int base = (c.first[y] - ymin) * rowBytes;
+    int wi = y * c.taps;
+    for (int k = 0, n = c.count[y]; k < n; k++, base += rowBytes) {
+      int wt = c.weights[wi + k];
+      for (int i = 0; i < rowBytes; i++) {
+        a[i] += wt * (t[base + i] & 0xff);
+      }
+    }
+    for (int i = 0; i < rowBytes; i++) {
+      dst[dstRow + i] = clip(a[i]);
+    }
+  }
+
+  private static byte clip(int fixed) {
+    int v = fixed >> BITS;
+    return (byte) (v < 0 ? 0 : Math.min(v, 255));
+  }
+
+  /**
+   * Weights mapping the source window {@code [start, start + length)} of an axis of {@code srcSize} pixels
+   * onto {@code outSize} output pixels.
+   */
+  static Coeffs coeffs(int srcSize, double start, double length, int outSize) {
+    double scale = length / outSize;
+    boolean area = scale >= 1.0;
+    int taps = area ? (int) Math.ceil(scale) + 2 : 4;
+    int[] first = new int[outSize];
+    int[] count = new int[outSize];
+    int[] weights = new int[outSize * taps];
+    double[] w = new double[taps];
+    for (int i = 0; i < outSize; i++) {
+      int lo;
+      int hi;
+      if (area) {
+        double a = start + i * scale;
+        double b = a + scale;
+        lo = Math.max(0, (int) Math.floor(a));
+        hi = Math.min(srcSize, (int) Math.ceil(b));
+        for (int j = lo; j < hi; j++) {
+          w[j - lo] = Math.max(0.0, Math.min(b, j + 1) - Math.max(a, j));
+        }
+      } else {
+        double centre = start + (i + 0.5) * scale - 0.5;
+        int j0 = (int) Math.floor(centre) - 1;
+        lo = Math.max(0, j0);
+        hi = Math.min(srcSize, j0 + 4);
+        for (int j = lo; j < hi; j++) {
+          w[j - lo] = cubic(centre - j);
+        }
+      }
+      if (hi <= lo) { // a window entirely outside the image: take the nearest edge pixel
+        lo = Math.min(Math.max(0, lo), srcSize - 1);
+        hi = lo + 1;
+        w[0] = 1.0;
+      }
+      // drop zero-weight taps at either end (float round-off at exact pixel boundaries)
+      while (hi - lo > 1 && Math.abs(w[0]) <= 1e-12) {
+        System.arraycopy(w, 1, w, 0, hi - lo - 1);
+        lo++;
+      }
+      while (hi - lo > 1 && Math.abs(w[hi - lo - 1]) <= 1e-12) {
+        hi--;
+      }
+      double sum = 0;
+      for (int j = 0; j < hi - lo; j++) {
+        sum += w[j];
+      }
+      first[i] = lo;
+      count[i] = hi - lo;
+      for (int j = 0; j < hi - lo; j++) {
+        weights[i * taps + j] = (int) Math.round(w[j] / sum * ONE);
+      }
+    }
+    return new Coeffs(first, count, weights, taps);
+  }
+
+  /** Catmull-Rom cubic convolution kernel ({@code a = -0.5}). */
+  private static double cubic(double x) {
+    double a = -0.5;
+    x = Math.abs(x);
+    if (x < 1) {
+      return ((a + 2) * x - (a + 3)) * x * x + 1;
+    }
+    if (x < 2) {
+      return (((x - 5) * x + 8) * x - 4) * a;
+    }
+    return 0;
+  }
+}
