@@ -1,6 +1,7 @@
 package dev.clipspark.jobs;
 
 import dev.clipspark.dataset.build.DatasetBuild;
+import dev.clipspark.dataset.queries.QuerySummary;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -26,6 +27,22 @@ final class Reports {
       return String.format(Locale.ROOT, "%,d", ((Number) v).longValue());
     }
     return String.valueOf(v);
+  }
+
+  /** What build-queries did. */
+  static String queries(QuerySummary s, String out) {
+    var kinds = new StringBuilder();
+    s.afterCap().forEach((kind, n) -> kinds.append(kinds.length() == 0 ? "" : ", ").append(kind).append(' ')
+        .append(String.format(Locale.ROOT, "%,d", n)));
+    var sb = new StringBuilder(String.format(Locale.ROOT, "Wrote %,d queries to %s/queries.parquet (%s)", s.total(),
+        out, kinds));
+    sb.append(String.format(Locale.ROOT, "%n  corpus words %,d; before the cap %,d, dropped by the cap %,d",
+        s.corpusWords(), s.totalBeforeCap(), s.droppedByCap()));
+    if (s.malformedTitleLines() > 0) {
+      sb.append(String.format(Locale.ROOT, "; malformed title lines skipped %,d", s.malformedTitleLines()));
+    }
+    sb.append(String.format(Locale.ROOT, "%n  summary: %s/summary.json", out));
+    return sb.toString();
   }
 
   /** What build-dataset did. */
