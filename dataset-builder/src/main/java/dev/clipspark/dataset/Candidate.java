@@ -6,9 +6,10 @@ import java.util.Objects;
 /**
  * One candidate (image, text) pair as a source yields it, before fetching and processing.
  *
- * <p>Exactly one of {@code imageBytes}, {@code url} and {@code path} locates the image, unless the
- * source already knows the candidate is bad, in which case {@code reject} says why and the image may be
- * absent. {@code key} is stable across runs (derived from the source's file names and positions, never
+ * <p>The image is located by {@code imageBytes} when present (then {@code url}, if also set, is only
+ * provenance, e.g. the URL img2dataset recorded in a tar's {@code .json}), else by {@code url} (fetched),
+ * else by {@code path} (read). When the source already knows the candidate is bad, {@code reject} says
+ * why and the image may be absent. {@code key} is stable across runs (derived from the source's file names and positions, never
  * from a random id), so re-running a build selects the same rows.
  *
  * @param key stable, unique id of the pair within the build, e.g. {@code shard-00003/000000123}

@@ -77,17 +77,17 @@ final class DemoCommand extends JobCommand {
     } catch (IOException e) {
       throw new UncheckedIOException("Cannot write the demo corpus to " + corpus, e);
     }
-    printer.println("1/2 corpus: " + corpusLines + " lines in " + corpus);
+    printer.println("1/3 corpus: " + corpusLines + " lines in " + corpus);
     String wordnet = !noWordnet && new File(DEBIAN_WORDNET, "data.noun").isFile() ? DEBIAN_WORDNET : null;
     String queriesDir = new File(out, "queries").getPath();
     QuerySummary queries = QueryListBuilder.build(spark,
         new QueryInputs(List.of(corpus.getPath()), null, wordnet), queryOptions, queriesDir);
-    printer.println("1/2 " + Reports.queries(queries, queriesDir)
+    printer.println("2/3 " + Reports.queries(queries, queriesDir)
         + (wordnet == null ? "\n  (WordNet not added: install Debian's wordnet-base for " + DEBIAN_WORDNET + ")" : ""));
     String datasetDir = new File(out, "dataset").getPath();
     var result = DatasetBuild.run(spark, new DatasetBuild.Request(queriesDir,
         List.of(Sources.synthetic(sourceOptions)), datasetDir, true), buildOptions);
-    printer.println("2/2 " + Reports.dataset(result, datasetDir));
+    printer.println("3/3 " + Reports.dataset(result, datasetDir));
     printer.println("Demo dataset: " + new File(datasetDir).getAbsolutePath());
     printer.flush();
     return 0;

@@ -50,7 +50,7 @@ final class CandidateProcessor implements FlatMapFunction<Iterator<Candidate>, R
       images.close();
     };
     if (task != null) {
-      task.addTaskCompletionListener(ctx -> close.run());
+      task.addTaskCompletionListener((org.apache.spark.util.TaskCompletionListener) ctx -> close.run());
     }
     return new Iterator<>() {
       @Override

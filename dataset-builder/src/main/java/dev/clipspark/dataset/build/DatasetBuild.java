@@ -238,7 +238,7 @@ public final class DatasetBuild {
         candidates = candidates == null ? one : candidates.union(one);
       }
       LOG.info("Processing candidates from {} source(s) in {} partitions", specs.size(), candidates.getNumPartitions());
-      JavaRDD<Row> rows = candidates.mapPartitions(new CandidateProcessor(options, new HadoopConf(hadoop)));
+      JavaRDD<Row> rows = candidates.mapPartitions(new CandidateProcessor(options, HadoopConf.of(hadoop)));
       spark.createDataFrame(rows, Schemas.PROCESSED).write().mode(SaveMode.Overwrite).parquet(tmp.toString());
       if (!fs.rename(tmp, processed)) {
         throw new IOException("Cannot move " + tmp + " to " + processed);

@@ -189,7 +189,7 @@ class DatasetBuildTest {
     assertThat(rows).allSatisfy(r -> {
       assertThat(r.<Integer>getAs("width")).isEqualTo(32);
       assertThat(r.<Integer>getAs("height")).isEqualTo(32);
-      assertThat(r.<List<String>>getList(r.fieldIndex("queries"))).contains("kite");
+      assertThat(r.<String>getList(r.fieldIndex("queries"))).contains("kite");
       assertThat(ImageIO.read(new ByteArrayInputStream(r.<byte[]>getAs("image")))).isNotNull();
       assertThat(r.<String>getAs("sha256")).hasSize(64);
     });
