@@ -46,6 +46,7 @@ final class BenchCommand implements Runnable {
       description = "Caption-to-query matching: captions per second on one thread against a synthetic query list.")
   static final class Matcher implements Callable<Integer> {
     @Mixin Output output;
+    @Mixin SettingsOptions settings;
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
     @Option(names = "--queries", defaultValue = "500000", description = "Queries in the list (default: ${DEFAULT-VALUE}).")
@@ -63,6 +64,7 @@ final class BenchCommand implements Runnable {
         throw new IllegalArgumentException("Cannot run bench matcher with --queries " + queries + " --captions "
             + captions + ": both must be at least 1");
       }
+      JobConfig.load(settings.conf, settings.sets); // no setting applies; a bad file or key still fails
       var r = MatcherBenchmark.run(queries, captions, seed);
       var figures = new LinkedHashMap<String, Object>();
       figures.put("captions_per_second_per_core", r.captionsPerSecond());
@@ -79,7 +81,7 @@ final class BenchCommand implements Runnable {
       description = "Decode + resize + re-encode of JPEG sources: images per second on one thread.")
   static final class Images implements Callable<Integer> {
     @Mixin Output output;
-    @Mixin CommonOptions common;
+    @Mixin SettingsOptions settings;
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
     @Option(names = "--images", defaultValue = "2000", description = "Images processed (default: ${DEFAULT-VALUE}).")
@@ -94,7 +96,7 @@ final class BenchCommand implements Runnable {
         throw new IllegalArgumentException("Cannot run bench images with --images " + images + " --source-side "
             + sourceSide + ": need at least 1 image of at least 8 pixels");
       }
-      ImageOptions options = ImageOptions.from(JobConfig.load(common.conf, common.sets));
+      ImageOptions options = ImageOptions.from(JobConfig.load(settings.conf, settings.sets));
       var r = ImageBenchmark.run(images, sourceSide, options);
       var figures = new LinkedHashMap<String, Object>();
       figures.put("images_per_second_per_core", r.imagesPerSecond());

@@ -43,7 +43,7 @@ abstract class JobCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
-    Settings settings = JobConfig.load(common.conf, common.sets, commandDefaults());
+    Settings settings = JobConfig.load(common.settings.conf, common.settings.sets, commandDefaults());
     prepare(settings);
     SparkSession spark = SparkSessions.create(jobName(), common.master);
     try {

@@ -32,9 +32,11 @@ class MainTest {
       assertThat(run(cmd, "--help")).as(cmd).isZero();
       assertThat(out.toString()).as(cmd).contains("--conf", "--set", "--master");
     }
-    out.getBuffer().setLength(0);
-    assertThat(run("bench", "images", "--help")).isZero();
-    assertThat(out.toString()).contains("--json", "--set");
+    for (String bench : new String[] {"images", "matcher"}) {
+      out.getBuffer().setLength(0);
+      assertThat(run("bench", bench, "--help")).isZero();
+      assertThat(out.toString()).contains("--json", "--conf", "--set");
+    }
   }
 
   @Test

@@ -70,10 +70,37 @@ class DatasetBuildTest {
         o.write(body);
       }
     });
+    server.createContext("/redirect/", ex -> {
+      ex.getResponseHeaders().add("Location", "/img/" + ex.getRequestURI().getPath().substring("/redirect/".length()));
+      ex.sendResponseHeaders(302, -1);
+      ex.close();
+    });
+    server.createContext("/slow", ex -> {
+      try {
+        Thread.sleep(2500);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+      ex.sendResponseHeaders(404, -1);
+      ex.close();
+    });
+    server.createContext("/big", ex -> {
+      byte[] chunk = new byte[16 * 1024];
+      ex.sendResponseHeaders(200, 0);
+      try (OutputStream o = ex.getResponseBody()) {
+        for (int i = 0; i < 16; i++) {
+          o.write(chunk);
+        }
+      } catch (IOException e) {
+        // The client hangs up once the body is over its limit.
+      }
+    });
     server.createContext("/missing", ex -> {
       ex.sendResponseHeaders(404, -1);
       ex.close();
     });
+    // Many handlers at once: the pipeline fetches concurrently and /slow holds its thread.
+    server.setExecutor(java.util.concurrent.Executors.newFixedThreadPool(8));
     server.start();
     base = "http://127.0.0.1:" + server.getAddress().getPort();
   }
@@ -104,7 +131,7 @@ class DatasetBuildTest {
 
   static Settings settings(String overrides) {
     return new Settings(ConfigFactory.parseString(overrides + "\nfetch.allow-private = true\nfetch.retries = 0"
-            + "\nfetch.read-timeout = 2s\nimage.size = 32\nimage.min-side = 16")
+            + "\nfetch.read-timeout = 1s\nfetch.max-body-bytes = 64KiB\nimage.size = 32\nimage.min-side = 16")
         .withFallback(ConfigFactory.defaultReference()).resolve());
   }
 
@@ -162,14 +189,18 @@ class DatasetBuildTest {
     int cut = 512 + padded(first.length) + 512 + padded(caption.length) + 512 + cutShort.length / 2;
     Files.write(tars.resolve("00001.tar"), java.util.Arrays.copyOf(whole, cut));
 
-    // table: CSV of URLs served by the loopback server: 2 good, a 404, a noai image, and a blank caption.
+    // table: CSV of URLs served by the loopback server: 2 good, a 404, a noai image, a blank caption,
+    // a redirect to a good image, a response slower than the read timeout and a body over the size cap.
     Path csv = dir.resolve("urls.csv");
     Files.writeString(csv, "url,caption\n"
         + base + "/img/20.png,blue kite over the sea\n"
         + base + "/img/21.png,a blue kite\n"
         + base + "/missing,blue kite that is gone\n"
         + base + "/img/noai22.png,blue kite with noai\n"
-        + base + "/img/23.png,\"   \"\n");
+        + base + "/img/23.png,\"   \"\n"
+        + base + "/redirect/24.png,blue kite via a redirect\n"
+        + base + "/slow,blue kite too slow\n"
+        + base + "/big,blue kite too big\n");
 
     // folder: two images with captions, one image without.
     Path folder = Files.createDirectories(dir.resolve("folder/sub"));
@@ -185,7 +216,7 @@ class DatasetBuildTest {
 
     List<Row> rows = shardRows(out);
     List<String> keys = rows.stream().map(r -> r.<String>getAs("key")).sorted().toList();
-    assertThat(keys).hasSize(3 + 1 + 2 + 2);
+    assertThat(keys).as("written keys; stats: %s", stats(out)).hasSize(3 + 1 + 3 + 2);
     assertThat(rows).allSatisfy(r -> {
       assertThat(r.<Integer>getAs("width")).isEqualTo(32);
       assertThat(r.<Integer>getAs("height")).isEqualTo(32);
@@ -209,9 +240,13 @@ class DatasetBuildTest {
     assertThat(rejected.get(RejectReason.HTTP_ERROR.key())).isEqualTo(1);
     assertThat(rejected.get(RejectReason.ROBOTS_DISALLOWED.key())).isEqualTo(1);
     assertThat(rejected.get(RejectReason.CAPTION_EMPTY.key())).isEqualTo(1);
-    assertThat(((Number) stats.get("candidates")).longValue()).isEqualTo(7 + 5 + 3);
-    assertThat(((Number) stats.get("written")).longValue()).isEqualTo(8);
-    assertThat(result.manifest().totalRows()).isEqualTo(8);
+    assertThat(rejected.get(RejectReason.TIMEOUT.key())).isEqualTo(1);
+    assertThat(rejected.get(RejectReason.BODY_TOO_LARGE.key())).isEqualTo(1);
+    assertThat(((Number) stats.get("candidates")).longValue()).isEqualTo(7 + 8 + 3);
+    assertThat(((Number) stats.get("written")).longValue()).isEqualTo(9);
+    assertThat(result.manifest().totalRows()).isEqualTo(9);
+    Row redirected = rows.stream().filter(r -> "blue kite via a redirect".equals(r.getAs("caption"))).findFirst().orElseThrow();
+    assertThat(redirected.<String>getAs("sha256")).isEqualTo(Hashes.sha256Hex(image(24, 80, 60)));
     assertThat(result.manifest().shards()).allSatisfy(s -> assertThat(new File(out, s.path())).isFile());
   }
 
