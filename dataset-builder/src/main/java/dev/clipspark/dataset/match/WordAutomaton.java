@@ -105,8 +105,10 @@ final class WordAutomaton {
     /** Per word: where the edge probe to the next word starts, or -1 when no query starts with the pair. */
     int[] edgeAt = new int[0];
 
-    /** Sorted, distinct query ids found. */
-    int[] hits = new int[32];
+    /** Query ids found: in finding order, then sorted and distinct. */
+    int[] hits = new int[64];
+    /** Room for sorting {@link #hits}. */
+    int[] sorted = new int[64];
     /** Sum of the values read ahead of use, kept so that those reads cannot be optimised away. */
     long touched;
 
@@ -483,7 +485,7 @@ final class WordAutomaton {
       return 0;
     }
     resolve(s, wordCount);
-    return collect(s, wordCount);
+    return sortDistinct(s, collect(s, wordCount));
   }
 
   /**
@@ -785,25 +787,51 @@ final class WordAutomaton {
     return hits;
   }
 
-  /** Inserts {@code id} into the sorted, distinct {@code s.hits[0 .. count)}; returns the new count. */
+  /** Appends {@code id} to {@code s.hits[0 .. count)}; returns the new count. */
   private static int addHit(Scratch s, int count, int id) {
-    int[] hits = s.hits;
-    int p = count;
-    while (p > 0 && hits[p - 1] > id) {
-      p--;
+    if (count == s.hits.length) {
+      s.hits = Arrays.copyOf(s.hits, 2 * count);
     }
-    if (p > 0 && hits[p - 1] == id) {
+    s.hits[count] = id;
+    return count + 1;
+  }
+
+  /**
+   * Sorts {@code s.hits[0 .. count)} and drops repeats; returns the new count. Up to 64 hits are placed
+   * by their rank (how many hits sort before each), counted without branches: ids are below 2^30, so the
+   * sign bit of a difference is a comparison.
+   */
+  private static int sortDistinct(Scratch s, int count) {
+    if (count <= 1) {
       return count;
     }
-    if (count == hits.length) {
-      hits = Arrays.copyOf(hits, count * 2);
-      s.hits = hits;
+    int[] hits = s.hits;
+    if (count > 64) {
+      Arrays.sort(hits, 0, count);
+    } else {
+      int[] sorted = s.sorted;
+      for (int i = 0; i < count; i++) {
+        int id = hits[i];
+        int rank = 0;
+        for (int j = 0; j < i; j++) {
+          rank += (hits[j] - id - 1) >>> 31;
+        }
+        for (int j = i + 1; j < count; j++) {
+          rank += (hits[j] - id) >>> 31;
+        }
+        sorted[rank] = id;
+      }
+      s.sorted = hits;
+      s.hits = sorted;
+      hits = sorted;
     }
-    for (int k = count; k > p; k--) {
-      hits[k] = hits[k - 1];
+    int distinct = 1;
+    for (int i = 1; i < count; i++) {
+      int id = hits[i];
+      hits[distinct] = id;
+      distinct += hits[distinct - 1] == id ? 0 : 1;
     }
-    hits[p] = id;
-    return count + 1;
+    return distinct;
   }
 
   /** Reads unsigned LEB128 ints. */
