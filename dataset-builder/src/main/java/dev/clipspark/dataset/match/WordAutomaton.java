@@ -10,34 +10,45 @@ import java.util.List;
  * The executor-side lookup structure of a {@link QueryMatcher}: a word-level automaton rebuilt from the
  * matcher's compact form, never serialised itself.
  *
+ * <h2>Word keys</h2>
+ * A word of at most {@value #INLINE_MAX} chars, all in U+0001..U+00FF (Latin-1; a word never contains
+ * U+0000, which separates words), is <em>inline</em>: its chars, one byte each, shifted in from the right,
+ * give two longs {@code low} (the last eight chars) and {@code high} (the ones before), which identify the
+ * word exactly ({@code low} is never 0, {@code high} is 0 exactly when the word has at most 8 chars). Any
+ * other word is a <em>pool</em> word: {@code low = hash << 32 | 0x100} (never an inline key), {@code high
+ * = its length}, and it is compared char by char with the pool. The word's hash mixes {@code low} and
+ * {@code high} (inline) or is its spread {@link String#hashCode()} (pool).
+ *
  * <h2>Layout (primitive arrays only)</h2>
  * <ul>
- *   <li>{@code pool}: the vocabulary's characters, words separated by one space; {@code vocabEnds} gives
- *       each vocabulary word's end.</li>
- *   <li>{@code slots}: an open-addressing table of the vocabulary (linear probing, load below 1/2, indexed
- *       by the word's {@link String#hashCode()}), three longs per slot. A word of at most
- *       {@value #INLINE_MAX} chars, all in U+0001..U+00FF, is stored inline: its chars, one byte each,
- *       zero-padded, fill {@code k0} and {@code k1} ({@code k0} is then never 0), so comparing two longs
- *       compares the words exactly and the pool is not read. Any other word has {@code k0 = 0},
- *       {@code k1 = hash << 32 | length} and is compared with the pool. The third long holds the word's
- *       depth-1 trie node info (high half) and its pool start (low half). A slot's index is the word's
- *       identity and its depth-1 node's id.</li>
+ *   <li>{@code pool}: the vocabulary's chars, words separated by one space; {@code vocabEnds} gives each
+ *       word's end.</li>
+ *   <li>{@code slots}: an open-addressing table of the vocabulary (linear probing, load about 5/8), two
+ *       longs per slot, so that a slot never straddles two cache lines: {@code low}, and
+ *       {@code info << 32 | tag}, where {@code tag} is 0 for an inline word of at most 8 chars ({@code high
+ *       = 0}), {@code k + 1} for a longer inline word whose {@code high} is {@code longHighs[k]}, and
+ *       {@code -(poolStart + 1)} for a pool word. A slot's index is the word's identity and the id of its
+ *       depth-1 trie node.</li>
  *   <li>{@code edges}: the trie over words for multi-word queries, an open-addressing table of
  *       {@code (node << 32 | wordSlot) -> (childInfo << 32 | child)}, two longs per entry. Deeper nodes get
- *       ids from {@code capacity} up. An edge's position is derived from the two words' hash codes (for a
- *       depth-1 node) rather than from their slots, so it is known before any table is read.</li>
+ *       ids from {@code capacity} up. The probe for a child of a depth-1 node starts at a position derived
+ *       from the two words' hashes, so it is known before any table is read; {@code pairBits}, a one-hash
+ *       Bloom filter of about 8 bits per edge over the same two hashes, rules out most word pairs that
+ *       start no multi-word query without touching the edge table.</li>
  * </ul>
  * A node's info is {@code (id + 1) << 1 | hasChildren}, where {@code id} is the id of the query ending
  * there (info 0 or 1 when none).
  *
  * <h2>Matching</h2>
- * {@link #scan} tokenises the caption exactly as {@link Words#tokenize} does: a table computed once from
- * {@link Words#isIdeograph}, {@link Words#isWordChar}, {@link Words#isApostrophe} and
- * {@link Character#toLowerCase(int)} classifies and lower-cases every BMP char; surrogates and the BMP
- * chars whose lower case lies outside the BMP (there are none in current Unicode) take a general
- * code-point path that calls those same methods. {@link #resolve} then reads, for all words at once, the
- * slot and the first edge each will need (independent loads, which the processor overlaps, instead of one
- * cache miss after another), and looks the words up; {@link #collect} walks the trie from every position.
+ * {@link #scan} tokenises the caption exactly as {@link Words#tokenize} does, without branches on the
+ * common letters and separators: a table computed once from {@link Words#isIdeograph},
+ * {@link Words#isWordChar}, {@link Words#isApostrophe} and {@link Character#toLowerCase(int)} classifies
+ * and lower-cases every BMP char; apostrophes, ideographs, surrogates and the BMP chars whose lower case
+ * lies outside the BMP (none in current Unicode) take a general path that calls those same methods.
+ * {@link #resolve} then reads, for all words at once, the slot and the first trie edge each will need
+ * (independent loads, which the processor overlaps instead of waiting for one cache miss after another)
+ * and looks the words up; {@link #collect} walks the trie from every position. Tables are sized at about
+ * 5/8 load (not to a power of two) to keep the memory, and so the cache and TLB misses, small.
  */
 final class WordAutomaton {
 
@@ -47,27 +58,31 @@ final class WordAutomaton {
   static final int IDEOGRAPH = 3;
   static final int GENERAL = 4;
 
-  /** Longest word stored inline in a slot, in chars. */
+  /** Longest inline word, in chars. */
   static final int INLINE_MAX = 16;
 
-  /** Per BMP char: {@code class << 16 | lowerCaseChar}. */
+  /** Per BMP char: {@code class << 16 | lowerCaseChar} (the char is 0 for non-word classes). */
   private static final int[] BMP = bmpTable();
 
   private static final long EMPTY_EDGE = -1L;
+  /** {@code wides} value of a word that is not inline. */
+  private static final int POOL_WORD = -1;
 
   private final char[] pool;
   private final int[] vocabEnds;
   private final long[] slots;
+  private final long[] pairBits;
+  private final int pairShift;
   private final int capacity;
-  private final int slotMask;
   private final long[] edges;
-  private final int edgeMask;
+  private final int edgeCapacity;
+  private long[] longHighs;
   private final int[] queryIds;
   private final int[] queryWordStart;
   private final int[] queryWords;
   private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
 
-  /** Per-thread buffers reused from caption to caption. */
+  /** Per-thread buffers reused from caption to caption, and the scanner's state on its general path. */
   static final class Scratch {
     /** The caption's chars. */
     char[] chars = new char[0];
@@ -75,14 +90,35 @@ final class WordAutomaton {
     char[] text = new char[0];
     /** Per word: its end in {@link #text}. */
     int[] ends = new int[0];
-    /** Per word: its {@link String#hashCode()}. */
+    /** Per word: its {@code low} key. */
+    long[] lows = new long[0];
+    /** Per word: its {@code high} key. */
+    long[] highs = new long[0];
+    /** Per word: the bitwise or of its chars, or {@link #POOL_WORD}. */
+    int[] wides = new int[0];
+    /** Per word: its hash. */
     int[] hashes = new int[0];
     /** Per word: its vocabulary slot, or -1. */
     int[] words = new int[0];
-    /** Sorted, distinct query ids found. */
-    int[] hits = new int[32];
+    /** Per word: the info of its depth-1 trie node. */
+    int[] infos = new int[0];
+    /** Per word: where the edge probe to the next word starts, or -1 when no query starts with the pair. */
+    int[] edgeAt = new int[0];
+
+    /** Query ids found: in finding order, then sorted and distinct. */
+    int[] hits = new int[64];
+    /** Room for sorting {@link #hits}. */
+    int[] sorted = new int[64];
     /** Sum of the values read ahead of use, kept so that those reads cannot be optimised away. */
     long touched;
+
+    // The scanner's state while it is on its general path.
+    int end;
+    int start;
+    int count;
+    long low;
+    long high;
+    int wide;
 
     Scratch() {
       ensureCapacity(256);
@@ -92,10 +128,38 @@ final class WordAutomaton {
       if (chars.length < captionLength) {
         int length = Math.max(captionLength, 2 * chars.length);
         chars = new char[length];
-        text = new char[2 * length];
-        ends = new int[length];
-        hashes = new int[length];
-        words = new int[length];
+        text = new char[2 * length + 1];
+        ends = new int[length + 1];
+        lows = new long[length + 1];
+        highs = new long[length + 1];
+        wides = new int[length + 1];
+        hashes = new int[length + 1];
+        words = new int[length + 1];
+        infos = new int[length + 1];
+        edgeAt = new int[length + 1];
+      }
+    }
+
+    /** Appends {@code c} to the current word. */
+    void append(char c) {
+      text[end++] = c;
+      high = high << 8 | low >>> 56;
+      low = low << 8 | c;
+      wide |= c;
+    }
+
+    /** Ends the current word, if any. */
+    void flush() {
+      if (end > start) {
+        ends[count] = end;
+        lows[count] = low;
+        highs[count] = high;
+        wides[count] = wide;
+        count++;
+        start = end;
+        low = 0;
+        high = 0;
+        wide = 0;
       }
     }
   }
@@ -105,11 +169,13 @@ final class WordAutomaton {
     this.pool = pool;
     this.vocabEnds = vocabEnds;
     this.capacity = capacity;
-    this.slotMask = capacity - 1;
-    this.slots = new long[3 * capacity];
+    this.slots = new long[2 * capacity];
+    int pairBitCount = Math.max(64, Integer.highestOneBit(Math.max(1, 5 * edgeCapacity - 1)) << 1);
+    this.pairBits = new long[pairBitCount >>> 6];
+    this.pairShift = 64 - Integer.numberOfTrailingZeros(pairBitCount);
     this.edges = new long[2 * edgeCapacity];
     Arrays.fill(edges, EMPTY_EDGE);
-    this.edgeMask = edgeCapacity - 1;
+    this.edgeCapacity = edgeCapacity;
     this.queryIds = queryIds;
     this.queryWordStart = queryWordStart;
     this.queryWords = queryWords;
@@ -143,8 +209,9 @@ final class WordAutomaton {
     return table;
   }
 
+  /** Table size for {@code entries} entries at a load of about 5/8. */
   private static int capacityFor(int entries) {
-    return Integer.highestOneBit(Math.max(2, entries) * 2 - 1) << 1;
+    return (int) Math.max(2, entries * 8L / 5 + 1);
   }
 
   /**
@@ -216,7 +283,28 @@ final class WordAutomaton {
     return word == 0 ? 0 : vocabEnds[word - 1] + 1;
   }
 
+  /** The hash of an inline word with keys {@code low} and {@code high}. */
+  private static int inlineHash(long low, long high) {
+    return (int) (((high * 0x9E3779B97F4A7C15L) ^ low) * 0xC2B2AE3D27D4EB4FL >>> 32);
+  }
+
+  /** The hash of a pool word with {@link String#hashCode()} {@code stringHash}. */
+  private static int poolHash(int stringHash) {
+    int h = stringHash * 0x9E3779B9;
+    return h ^ (h >>> 16);
+  }
+
+  private static int stringHash(char[] chars, int from, int length) {
+    int hash = 0;
+    for (int k = from; k < from + length; k++) {
+      hash = 31 * hash + chars[k];
+    }
+    return hash;
+  }
+
   private void build(int words) {
+    longHighs = new long[16];
+    int longWords = 0;
     int[] slotOfWord = new int[words];
     int[] hashOfWord = new int[words];
     for (int w = 0; w < words; w++) {
@@ -225,16 +313,36 @@ final class WordAutomaton {
       if (length == 0) {
         throw new IllegalArgumentException("vocabulary word " + w + " is empty");
       }
-      int hash = 0;
-      for (int i = start; i < start + length; i++) {
-        hash = 31 * hash + pool[i];
+      long low = 0;
+      long high = 0;
+      int wide = 0;
+      for (int k = start; k < start + length; k++) {
+        char c = pool[k];
+        high = high << 8 | low >>> 56;
+        low = low << 8 | c;
+        wide |= c == 0 ? 0x100 : c;
+      }
+      boolean inline = length <= INLINE_MAX && wide < 0x100;
+      int hash = inline ? inlineHash(low, high) : poolHash(stringHash(pool, start, length));
+      if (!inline) {
+        low = (long) hash << 32 | 0x100;
+        high = length;
       }
       hashOfWord[w] = hash;
-      slotOfWord[w] = insertWord(start, length, hash);
+      int tag = 0;
+      if (!inline) {
+        tag = -(start + 1);
+      } else if (high != 0) {
+        if (longWords == longHighs.length) {
+          longHighs = Arrays.copyOf(longHighs, 2 * longWords);
+        }
+        longHighs[longWords++] = high;
+        tag = longWords;
+      }
+      slotOfWord[w] = insertWord(hash, low, high, tag, start, length);
     }
-    int deepNodes = queryWords.length;
-    int[] entryOfDeepNode = new int[deepNodes];
-    deepNodes = 0;
+    int[] entryOfDeepNode = new int[queryWords.length];
+    int deepNodes = 0;
     for (int q = 0; q < queryIds.length; q++) {
       int from = queryWordStart[q];
       int to = queryWordStart[q + 1];
@@ -243,9 +351,14 @@ final class WordAutomaton {
       for (int k = from + 1; k < to; k++) {
         int word = slotOfWord[queryWords[k]];
         long key = (long) node << 32 | word;
-        int entry = edgeIndex(nodeHash, hashOfWord[queryWords[k]]);
+        long pair = pairHash(nodeHash, hashOfWord[queryWords[k]]);
+        if (k == from + 1) {
+          int bit = pairBit(pair);
+          pairBits[bit >>> 6] |= 1L << bit;
+        }
+        int entry = edgeIndex(pair);
         while (edges[2 * entry] != key && edges[2 * entry] != EMPTY_EDGE) {
-          entry = (entry + 1) & edgeMask;
+          entry = entry + 1 == edgeCapacity ? 0 : entry + 1;
         }
         if (edges[2 * entry] == EMPTY_EDGE) {
           int child = capacity + deepNodes;
@@ -263,77 +376,64 @@ final class WordAutomaton {
       }
       setInfo(node, entryOfDeepNode, info | (queryIds[q] + 1) << 1);
     }
+    longHighs = Arrays.copyOf(longHighs, longWords);
   }
 
-  private int insertWord(int start, int length, int hash) {
-    long k0 = 0;
-    long k1 = (long) hash << 32 | length;
-    if (length <= INLINE_MAX) {
-      int all = 0;
-      long a = 0;
-      long b = 0;
-      for (int k = 0; k < length; k++) {
-        char c = pool[start + k];
-        all |= c == 0 ? 0x100 : c;
-        if (k < 8) {
-          a |= (long) c << (k << 3);
-        } else {
-          b |= (long) c << ((k - 8) << 3);
-        }
-      }
-      if (all < 0x100) {
-        k0 = a;
-        k1 = b;
-      }
-    }
-    int index = spread(hash) & slotMask;
+  private int insertWord(int hash, long low, long high, int tag, int start, int length) {
+    int index = home(hash);
     while (true) {
-      int base = 3 * index;
-      long s0 = slots[base];
-      long s1 = slots[base + 1];
-      if (s0 == 0 && s1 == 0) {
-        slots[base] = k0;
-        slots[base + 1] = k1;
-        slots[base + 2] = start;
+      long key = slots[2 * index];
+      if (key == 0) {
+        slots[2 * index] = low;
+        slots[2 * index + 1] = tag & 0xFFFFFFFFL;
         return index;
       }
-      if (s0 == k0 && s1 == k1 && (k0 != 0 || samePoolChars((int) slots[base + 2], pool, start, length))) {
+      if (key == low && matches((int) slots[2 * index + 1], high, tag < 0, pool, start, length)) {
         throw new IllegalArgumentException(
             "vocabulary word '" + new String(pool, start, length) + "' appears twice");
       }
-      index = (index + 1) & slotMask;
+      index = index + 1 == capacity ? 0 : index + 1;
     }
+  }
+
+  /** The slot where probing for a word with hash {@code hash} starts. */
+  private int home(int hash) {
+    return (int) ((hash & 0xFFFFFFFFL) * capacity >>> 32);
   }
 
   private int info(int node, int[] entryOfDeepNode) {
     if (node < capacity) {
-      return (int) (slots[3 * node + 2] >>> 32);
+      return (int) (slots[2 * node + 1] >>> 32);
     }
     return (int) (edges[2 * entryOfDeepNode[node - capacity] + 1] >>> 32);
   }
 
   private void setInfo(int node, int[] entryOfDeepNode, int info) {
     if (node < capacity) {
-      slots[3 * node + 2] = (long) info << 32 | (slots[3 * node + 2] & 0xFFFFFFFFL);
+      slots[2 * node + 1] = (long) info << 32 | (slots[2 * node + 1] & 0xFFFFFFFFL);
     } else {
       int entry = entryOfDeepNode[node - capacity];
       edges[2 * entry + 1] = (long) info << 32 | (edges[2 * entry + 1] & 0xFFFFFFFFL);
     }
   }
 
-  private static int spread(int hash) {
-    int h = hash * 0x9E3779B9;
-    return h ^ (h >>> 16);
-  }
-
   private static int deepNodeHash(int node) {
     return node * 0x85EBCA6B;
   }
 
-  /** The edge table entry where probing for a child of a node with hash {@code nodeHash} starts. */
-  private int edgeIndex(int nodeHash, int wordHash) {
-    long h = ((long) nodeHash << 32 | (wordHash & 0xFFFFFFFFL)) * 0x9E3779B97F4A7C15L;
-    return (int) (h ^ (h >>> 32)) & edgeMask;
+  /** Mixes the hash of a node and of a word into the hash of the edge between them. */
+  private static long pairHash(int nodeHash, int wordHash) {
+    return ((long) nodeHash << 32 | (wordHash & 0xFFFFFFFFL)) * 0x9E3779B97F4A7C15L;
+  }
+
+  /** The edge table entry where probing for the edge with hash {@code pair} starts. */
+  private int edgeIndex(long pair) {
+    return (int) ((pair >>> 32) * edgeCapacity >>> 32);
+  }
+
+  /** The bit of {@code pairBits} for the edge with hash {@code pair}. */
+  private int pairBit(long pair) {
+    return (int) (pair * 0xC2B2AE3D27D4EB4FL >>> pairShift);
   }
 
   /** The number of distinct queries. */
@@ -385,103 +485,116 @@ final class WordAutomaton {
       return 0;
     }
     resolve(s, wordCount);
-    return collect(s, wordCount);
+    return sortDistinct(s, collect(s, wordCount));
   }
 
   /**
    * Tokenises {@code chars[0 .. n)} exactly as {@link Words#tokenize} does: word {@code j} is
-   * {@code s.text[s.ends[j - 1] .. s.ends[j])} (from 0 for the first) with {@link String#hashCode()}
-   * {@code s.hashes[j]}. Returns the number of words.
+   * {@code s.text[s.ends[j - 1] .. s.ends[j])} (from 0 for the first), with its keys in {@code s.lows},
+   * {@code s.highs} and the or of its chars in {@code s.wides}. Returns the number of words.
+   *
+   * <p>On letters, digits and marks ({@code WORD}) and separators the loop has no data-dependent branch:
+   * it always stores the current word's state at index {@code count} and advances {@code count} by one
+   * exactly when a separator ends a non-empty word.
    */
   private static int scan(char[] chars, int n, Scratch s) {
     final int[] table = BMP;
     final char[] text = s.text;
     final int[] ends = s.ends;
-    final int[] hashes = s.hashes;
+    final long[] lows = s.lows;
+    final long[] highs = s.highs;
+    final int[] wides = s.wides;
     int end = 0;
     int start = 0;
-    int hash = 0;
     int count = 0;
+    long low = 0;
+    long high = 0;
+    int wide = 0;
     int i = 0;
     while (i < n) {
       int entry = table[chars[i]];
       int cls = entry >>> 16;
-      if (cls == WORD) {
-        char lower = (char) entry;
-        text[end++] = lower;
-        hash = 31 * hash + lower;
-        i++;
-      } else if (cls == SEPARATOR) {
-        if (end > start) {
-          ends[count] = end;
-          hashes[count++] = hash;
-          start = end;
-          hash = 0;
-        }
-        i++;
-      } else if (cls == APOSTROPHE) {
-        if (end > start) {
-          if (i + 1 < n && continuesWord(chars, i + 1, n)) {
-            text[end++] = '\'';
-            hash = 31 * hash + '\'';
-          } else {
-            ends[count] = end;
-            hashes[count++] = hash;
-            start = end;
-            hash = 0;
-          }
-        }
-        i++;
-      } else if (cls == IDEOGRAPH) {
-        if (end > start) {
-          ends[count] = end;
-          hashes[count++] = hash;
-        }
-        char lower = (char) entry;
-        text[end++] = lower;
+      if (cls <= WORD) {
+        int lower = entry & 0xFFFF;
+        int mask = -cls;
+        long longMask = mask;
         ends[count] = end;
-        hashes[count++] = lower;
-        start = end;
-        hash = 0;
+        lows[count] = low;
+        highs[count] = high;
+        wides[count] = wide;
+        count += ~mask & ((start - end) >>> 31);
+        text[end] = (char) lower;
+        end += cls;
+        start = (start & mask) | (end & ~mask);
+        high = (high << 8 | low >>> 56) & longMask;
+        low = (low << 8 | lower) & longMask;
+        wide = (wide | lower) & mask;
         i++;
       } else {
-        int cp = Character.codePointAt(chars, i, n);
-        if (Words.isIdeograph(cp)) {
-          if (end > start) {
-            ends[count] = end;
-            hashes[count++] = hash;
-            start = end;
-            hash = 0;
-          }
-          end += Character.toChars(Character.toLowerCase(cp), text, end);
-          for (int k = start; k < end; k++) {
-            hash = 31 * hash + text[k];
-          }
-          ends[count] = end;
-          hashes[count++] = hash;
-          start = end;
-          hash = 0;
-        } else if (Words.isWordChar(cp)) {
-          int from = end;
-          end += Character.toChars(Character.toLowerCase(cp), text, end);
-          for (int k = from; k < end; k++) {
-            hash = 31 * hash + text[k];
-          }
-        } else if (end > start) {
-          // Every apostrophe is a BMP char and takes the APOSTROPHE branch, so this code point separates.
-          ends[count] = end;
-          hashes[count++] = hash;
-          start = end;
-          hash = 0;
-        }
-        i += Character.charCount(cp);
+        s.end = end;
+        s.start = start;
+        s.count = count;
+        s.low = low;
+        s.high = high;
+        s.wide = wide;
+        i = scanGeneral(chars, n, i, cls, entry, s);
+        end = s.end;
+        start = s.start;
+        count = s.count;
+        low = s.low;
+        high = s.high;
+        wide = s.wide;
       }
     }
-    if (end > start) {
-      ends[count] = end;
-      hashes[count++] = hash;
+    s.end = end;
+    s.start = start;
+    s.count = count;
+    s.low = low;
+    s.high = high;
+    s.wide = wide;
+    s.flush();
+    return s.count;
+  }
+
+  /** Handles the char at {@code i} of class {@code cls} other than WORD or SEPARATOR; returns the next index. */
+  private static int scanGeneral(char[] chars, int n, int i, int cls, int entry, Scratch s) {
+    if (cls == APOSTROPHE) {
+      if (s.end > s.start) {
+        if (i + 1 < n && continuesWord(chars, i + 1, n)) {
+          s.append('\'');
+        } else {
+          s.flush();
+        }
+      }
+      return i + 1;
     }
-    return count;
+    if (cls == IDEOGRAPH) {
+      s.flush();
+      s.append((char) entry);
+      s.flush();
+      return i + 1;
+    }
+    int cp = Character.codePointAt(chars, i, n);
+    if (Words.isIdeograph(cp)) {
+      s.flush();
+      appendCodePoint(s, Character.toLowerCase(cp));
+      s.flush();
+    } else if (Words.isWordChar(cp)) {
+      appendCodePoint(s, Character.toLowerCase(cp));
+    } else {
+      // Every apostrophe is a BMP char and has class APOSTROPHE, so this code point separates.
+      s.flush();
+    }
+    return i + Character.charCount(cp);
+  }
+
+  private static void appendCodePoint(Scratch s, int cp) {
+    if (Character.isBmpCodePoint(cp)) {
+      s.append((char) cp);
+    } else {
+      s.append(Character.highSurrogate(cp));
+      s.append(Character.lowSurrogate(cp));
+    }
   }
 
   /** The words {@link #scan} finds in {@code text}, as strings (to test the scanner against Words). */
@@ -494,10 +607,19 @@ final class WordAutomaton {
     int count = scan(s.chars, text.length(), s);
     var words = new ArrayList<String>(count);
     for (int j = 0, start = 0; j < count; j++) {
-      words.add(new String(s.text, start, s.ends[j] - start));
-      if (s.hashes[j] != words.get(j).hashCode()) {
-        throw new IllegalStateException("Scanner hashed word '" + words.get(j) + "' wrongly");
+      String word = new String(s.text, start, s.ends[j] - start);
+      long low = 0;
+      long high = 0;
+      int wide = 0;
+      for (char c : word.toCharArray()) {
+        high = high << 8 | low >>> 56;
+        low = low << 8 | c;
+        wide |= c;
       }
+      if (low != s.lows[j] || high != s.highs[j] || wide != s.wides[j]) {
+        throw new IllegalStateException("Scanner keyed word '" + word + "' wrongly");
+      }
+      words.add(word);
       start = s.ends[j];
     }
     return words;
@@ -516,70 +638,93 @@ final class WordAutomaton {
     return Words.isWordChar(cp) && !Words.isIdeograph(cp);
   }
 
-  /** Sets {@code s.words[j]} to the vocabulary slot of word {@code j}, or -1 when it is not a query word. */
+  /**
+   * Sets {@code s.words[j]} to the vocabulary slot of word {@code j} (or -1 when it is not a query word),
+   * {@code s.infos[j]} to the info of its depth-1 node and {@code s.edgeAt[j]} to where the probe for the
+   * edge to word {@code j + 1} starts (-1 when no query starts with the pair).
+   */
   private void resolve(Scratch s, int count) {
     final long[] table = slots;
     final long[] edgeTable = edges;
+    final long[] pairFilter = pairBits;
     final int[] words = s.words;
+    final int[] infos = s.infos;
+    final int[] edgeAt = s.edgeAt;
     final int[] hashes = s.hashes;
     final int[] ends = s.ends;
-    final char[] text = s.text;
+    final long[] lows = s.lows;
+    final long[] highs = s.highs;
+    final int[] wides = s.wides;
     long touched = 0;
-    for (int j = 0; j < count; j++) {
-      int base = 3 * (spread(hashes[j]) & slotMask);
-      touched += table[base] + table[base + 2];
-      if (j > 0) {
-        touched += edgeTable[2 * edgeIndex(hashes[j - 1], hashes[j])];
+    int previousHash = 0;
+    for (int j = 0, start = 0; j < count; j++) {
+      int end = ends[j];
+      int length = end - start;
+      int hash;
+      if (length <= INLINE_MAX && wides[j] < 0x100) {
+        hash = inlineHash(lows[j], highs[j]);
+      } else {
+        hash = poolHash(stringHash(s.text, start, length));
+        lows[j] = (long) hash << 32 | 0x100;
+        wides[j] = POOL_WORD;
       }
+      hashes[j] = hash;
+      touched += table[2 * home(hash)];
+      edgeAt[j] = -1;
+      if (j > 0) {
+        long pair = pairHash(previousHash, hash);
+        int bit = pairBit(pair);
+        if ((pairFilter[bit >>> 6] & 1L << bit) != 0) {
+          int entry = edgeIndex(pair);
+          edgeAt[j - 1] = entry;
+          touched += edgeTable[2 * entry];
+        }
+      }
+      previousHash = hash;
+      start = end;
     }
     s.touched = touched;
-    int start = 0;
-    for (int j = 0; j < count; j++) {
+    for (int j = 0, start = 0; j < count; j++) {
       int end = ends[j];
-      words[j] = lookup(hashes[j], text, start, end - start);
+      int slot = lookup(hashes[j], lows[j], highs[j], wides[j] == POOL_WORD, s.text, start, end - start);
+      words[j] = slot;
+      infos[j] = slot < 0 ? 0 : (int) (table[2 * slot + 1] >>> 32);
       start = end;
     }
   }
 
-  /** The slot of the word {@code text[from .. from + length)} whose hash code is {@code hash}, or -1. */
-  private int lookup(int hash, char[] text, int from, int length) {
-    long k0 = 0;
-    long k1 = (long) hash << 32 | length;
-    if (length <= INLINE_MAX) {
-      int all = 0;
-      long a = 0;
-      long b = 0;
-      int k = 0;
-      for (int limit = Math.min(length, 8); k < limit; k++) {
-        char c = text[from + k];
-        all |= c;
-        a |= (long) c << (k << 3);
-      }
-      for (; k < length; k++) {
-        char c = text[from + k];
-        all |= c;
-        b |= (long) c << ((k - 8) << 3);
-      }
-      if (all < 0x100) {
-        k0 = a;
-        k1 = b;
-      }
-    }
+  /** The slot of the word with the given keys, whose chars are {@code text[from .. from + length)}, or -1. */
+  private int lookup(int hash, long low, long high, boolean poolWord, char[] text, int from, int length) {
     final long[] table = slots;
-    int index = spread(hash) & slotMask;
+    int index = home(hash);
     while (true) {
-      int base = 3 * index;
-      long s0 = table[base];
-      long s1 = table[base + 1];
-      if (s0 == k0 && s1 == k1) {
-        if (k0 != 0 || samePoolChars((int) table[base + 2], text, from, length)) {
+      long key = table[2 * index];
+      if (key == low) {
+        if (matches((int) table[2 * index + 1], high, poolWord, text, from, length)) {
           return index;
         }
-      } else if (s0 == 0 && s1 == 0) {
+      } else if (key == 0) {
         return -1;
       }
-      index = (index + 1) & slotMask;
+      index = index + 1 == capacity ? 0 : index + 1;
     }
+  }
+
+  /**
+   * Whether the slot with {@code tag}, whose {@code low} key equals the word's, holds the word with
+   * {@code high} key (inline) or chars {@code text[from .. from + length)} (pool).
+   */
+  private boolean matches(int tag, long high, boolean poolWord, char[] text, int from, int length) {
+    if (poolWord) {
+      if (tag >= 0) {
+        return false;
+      }
+      int start = -tag - 1;
+      int end = start + length;
+      return end <= pool.length && (end == pool.length || pool[end] == ' ')
+          && samePoolChars(start, text, from, length);
+    }
+    return high == 0 ? tag == 0 : tag > 0 && longHighs[tag - 1] == high;
   }
 
   private boolean samePoolChars(int start, char[] text, int from, int length) {
@@ -595,8 +740,9 @@ final class WordAutomaton {
   /** Walks the trie from every word position; returns the number of distinct hits in {@code s.hits}. */
   private int collect(Scratch s, int wordCount) {
     final int[] words = s.words;
+    final int[] infos = s.infos;
+    final int[] edgeAt = s.edgeAt;
     final int[] hashes = s.hashes;
-    final long[] table = slots;
     final long[] edgeTable = edges;
     int hits = 0;
     for (int j = 0; j < wordCount; j++) {
@@ -604,22 +750,24 @@ final class WordAutomaton {
       if (slot < 0) {
         continue;
       }
-      int info = (int) (table[3 * slot + 2] >>> 32);
+      int info = infos[j];
       if (info > 1) {
         hits = addHit(s, hits, (info >>> 1) - 1);
       }
+      if ((info & 1) == 0 || edgeAt[j] < 0) {
+        continue;
+      }
       int node = slot;
-      int nodeHash = hashes[j];
-      for (int k = j + 1; (info & 1) != 0 && k < wordCount; k++) {
+      int entry = edgeAt[j];
+      for (int k = j + 1; k < wordCount; k++) {
         int word = words[k];
         if (word < 0) {
           break;
         }
         long key = (long) node << 32 | word;
-        int entry = edgeIndex(nodeHash, hashes[k]);
         long found;
         while ((found = edgeTable[2 * entry]) != key && found != EMPTY_EDGE) {
-          entry = (entry + 1) & edgeMask;
+          entry = entry + 1 == edgeCapacity ? 0 : entry + 1;
         }
         if (found == EMPTY_EDGE) {
           break;
@@ -629,32 +777,61 @@ final class WordAutomaton {
         if (info > 1) {
           hits = addHit(s, hits, (info >>> 1) - 1);
         }
+        if ((info & 1) == 0 || k + 1 == wordCount) {
+          break;
+        }
         node = (int) child;
-        nodeHash = deepNodeHash(node);
+        entry = edgeIndex(pairHash(deepNodeHash(node), hashes[k + 1]));
       }
     }
     return hits;
   }
 
-  /** Inserts {@code id} into the sorted, distinct {@code s.hits[0 .. count)}; returns the new count. */
+  /** Appends {@code id} to {@code s.hits[0 .. count)}; returns the new count. */
   private static int addHit(Scratch s, int count, int id) {
-    int[] hits = s.hits;
-    int p = count;
-    while (p > 0 && hits[p - 1] > id) {
-      p--;
+    if (count == s.hits.length) {
+      s.hits = Arrays.copyOf(s.hits, 2 * count);
     }
-    if (p > 0 && hits[p - 1] == id) {
+    s.hits[count] = id;
+    return count + 1;
+  }
+
+  /**
+   * Sorts {@code s.hits[0 .. count)} and drops repeats; returns the new count. Up to 64 hits are placed
+   * by their rank (how many hits sort before each), counted without branches: ids are below 2^30, so the
+   * sign bit of a difference is a comparison.
+   */
+  private static int sortDistinct(Scratch s, int count) {
+    if (count <= 1) {
       return count;
     }
-    if (count == hits.length) {
-      hits = Arrays.copyOf(hits, count * 2);
-      s.hits = hits;
+    int[] hits = s.hits;
+    if (count > 64) {
+      Arrays.sort(hits, 0, count);
+    } else {
+      int[] sorted = s.sorted;
+      for (int i = 0; i < count; i++) {
+        int id = hits[i];
+        int rank = 0;
+        for (int j = 0; j < i; j++) {
+          rank += (hits[j] - id - 1) >>> 31;
+        }
+        for (int j = i + 1; j < count; j++) {
+          rank += (hits[j] - id) >>> 31;
+        }
+        sorted[rank] = id;
+      }
+      s.sorted = hits;
+      s.hits = sorted;
+      hits = sorted;
     }
-    for (int k = count; k > p; k--) {
-      hits[k] = hits[k - 1];
+    int distinct = 1;
+    for (int i = 1; i < count; i++) {
+      int id = hits[i];
+      hits[distinct] = id;
+      distinct += hits[distinct - 1] == id ? 0 : 1;
     }
-    hits[p] = id;
-    return count + 1;
+    return distinct;
   }
 
   /** Reads unsigned LEB128 ints. */
