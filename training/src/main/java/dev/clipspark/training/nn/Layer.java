@@ -1,0 +1,21 @@
+package dev.clipspark.training.nn;
+
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * A differentiable layer: one forward pass, then at most one backward pass over the same activations.
+ * See the package documentation for the layout and the gradient-accumulation contract.
+ */
+public interface Layer {
+
+  /** Computes the output for {@code input} and keeps what {@link #backward} needs. */
+  INDArray forward(INDArray input);
+
+  /**
+   * Given dLoss/dOutput of the last {@link #forward}, adds the parameter gradients into their
+   * accumulators and returns dLoss/dInput (same shape as that input).
+   *
+   * @throws IllegalStateException if no forward pass preceded it
+   */
+  INDArray backward(INDArray gradOutput);
+}

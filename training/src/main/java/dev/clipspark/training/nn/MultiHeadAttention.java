@@ -1,0 +1,130 @@
+package dev.clipspark.training.nn;
+
+import java.util.Arrays;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+import org.nd4j.linalg.ops.transforms.Transforms;
+
+/**
+ * Multi-head self-attention as PyTorch's {@code nn.MultiheadAttention} computes it in CLIP, batch-first:
+ * input and output {@code [batch, seq, width]}.
+ *
+ * <p>Parameters ({@code prefix.}): {@code in_proj_weight} {@code [3 width, width]} and
+ * {@code in_proj_bias} {@code [3 width]} holding the query, key and value projections stacked in that
+ * order; {@code out_proj.weight} {@code [width, width]} and {@code out_proj.bias}. With
+ * {@code d = width / heads}, each head computes {@code softmax(q k^T / sqrt(d) + mask) v}; the causal
+ * mask (text tower) hides later positions, the non-causal variant (image tower) sees all.
+ * Heads are batched into rank-3 matrix products over {@code [batch * heads, seq, d]}.
+ */
+public final class MultiHeadAttention implements Layer {
+
+  private final Linear inProj;
+  private final Linear outProj;
+  private final int heads;
+  private final boolean causal;
+  private final long width;
+  private INDArray q;
+  private INDArray k;
+  private INDArray v;
+  private INDArray probabilities;
+  private long[] inputShape;
+
+  /**
+   * Attention over {@code prefix.in_proj_weight}, {@code prefix.in_proj_bias}, {@code prefix.out_proj.*}.
+   *
+   * @param heads  number of heads; must divide the width
+   * @param causal whether position t may attend only to positions up to t
+   */
+  public MultiHeadAttention(ParameterSet params, String prefix, int heads, boolean causal) {
+    this.inProj = new Linear(params, prefix + ".in_proj_weight", prefix + ".in_proj_bias");
+    this.outProj = Linear.of(params, prefix + ".out_proj");
+    this.width = outProj.inFeatures();
+    if (inProj.outFeatures() != 3 * width || inProj.inFeatures() != width || outProj.outFeatures() != width) {
+      throw new IllegalArgumentException(String.format(
+          "Cannot build attention %s: in_proj_weight must be [3 width, width] and out_proj.weight [width, width]"
+              + " for width %d", prefix, width));
+    }
+    if (heads < 1 || width % heads != 0) {
+      throw new IllegalArgumentException(String.format(
+          "Cannot build attention %s with %d heads: must divide the width %d", prefix, heads, width));
+    }
+    this.heads = heads;
+    this.causal = causal;
+  }
+
+  @Override
+  public INDArray forward(INDArray input) {
+    if (input.rank() != 3 || input.size(2) != width) {
+      throw new IllegalArgumentException(String.format("Cannot apply attention to input of shape %s: expected"
+          + " [batch, seq, %d]", Arrays.toString(input.shape()), width));
+    }
+    inputShape = input.shape();
+    long b = input.size(0);
+    long t = input.size(1);
+    long d = width / heads;
+    // [b, t, 3, h, d] -> [3, b, h, t, d]: q, k, v each a contiguous [b * h, t, d] block.
+    INDArray qkv = inProj.forward(input).reshape('c', b, t, 3, heads, d).permute(2, 0, 3, 1, 4).dup('c');
+    q = qkv.get(NDArrayIndex.point(0)).reshape('c', b * heads, t, d).muli(1.0 / Math.sqrt(d));
+    k = qkv.get(NDArrayIndex.point(1)).reshape('c', b * heads, t, d);
+    v = qkv.get(NDArrayIndex.point(2)).reshape('c', b * heads, t, d);
+    INDArray scores = Nd4j.matmul(q, k, null, false, true, false).reshape('c', b * heads, t * t);
+    if (causal) {
+      scores.addiRowVector(causalMask(input, t));
+    }
+    // Row-wise softmax over the keys, shifted by the row maximum.
+    INDArray rows = scores.reshape('c', b * heads * t, t);
+    rows.subiColumnVector(rows.max(1).reshape(rows.size(0), 1));
+    Transforms.exp(rows, false);
+    rows.diviColumnVector(rows.sum(1).reshape(rows.size(0), 1));
+    probabilities = rows.reshape('c', b * heads, t, t);
+    INDArray heads3 = Nd4j.matmul(probabilities, v);
+    // [b, h, t, d] -> [b, t, h, d] -> [b, t, width]
+    INDArray merged = heads3.reshape('c', b, heads, t, d).permute(0, 2, 1, 3).dup('c').reshape('c', b, t, width);
+    return outProj.forward(merged);
+  }
+
+  @Override
+  public INDArray backward(INDArray gradOutput) {
+    if (probabilities == null) {
+      throw new IllegalStateException("Cannot run backward through attention: no forward pass");
+    }
+    long b = inputShape[0];
+    long t = inputShape[1];
+    long d = width / heads;
+    INDArray dMerged = outProj.backward(gradOutput);
+    INDArray dHeads = dMerged.reshape('c', b, t, heads, d).permute(0, 2, 1, 3).dup('c').reshape('c', b * heads, t, d);
+    INDArray dProbabilities = Nd4j.matmul(dHeads, v, null, false, true, false);
+    INDArray dv = Nd4j.matmul(probabilities, dHeads, null, true, false, false);
+    // softmax backward: dS = P * (dP - rowsum(P * dP)); masked entries have P = 0.
+    INDArray p2 = probabilities.reshape('c', b * heads * t, t);
+    INDArray dp2 = dProbabilities.reshape('c', b * heads * t, t);
+    INDArray rowDot = p2.mul(dp2).sum(1).reshape(p2.size(0), 1);
+    INDArray dScores = dp2.subiColumnVector(rowDot).muli(p2).reshape('c', b * heads, t, t);
+    // q was scaled by 1/sqrt(d) before the product, so dq carries the same factor.
+    INDArray dq = Nd4j.matmul(dScores, k).muli(1.0 / Math.sqrt(d));
+    INDArray dk = Nd4j.matmul(dScores, q, null, true, false, false);
+    INDArray dqkv = Nd4j.createUninitialized(gradOutput.dataType(), 3, b * heads, t, d);
+    dqkv.get(NDArrayIndex.point(0)).assign(dq);
+    dqkv.get(NDArrayIndex.point(1)).assign(dk);
+    dqkv.get(NDArrayIndex.point(2)).assign(dv);
+    // [3, b, h, t, d] -> [b, t, 3, h, d] = [b, t, 3 width]
+    INDArray dIn = dqkv.reshape('c', 3, b, heads, t, d).permute(1, 3, 0, 2, 4).dup('c').reshape('c', b, t, 3 * width);
+    q = null;
+    k = null;
+    v = null;
+    probabilities = null;
+    return inProj.backward(dIn);
+  }
+
+  /** The flattened {@code [t * t]} additive mask: 0 on and below the diagonal, minus infinity above. */
+  private static INDArray causalMask(INDArray like, long t) {
+    INDArray mask = Nd4j.zeros(like.dataType(), t, t);
+    for (long i = 0; i < t; i++) {
+      for (long j = i + 1; j < t; j++) {
+        mask.putScalar(i, j, Double.NEGATIVE_INFINITY);
+      }
+    }
+    return mask.reshape('c', new long[] {t * t});
+  }
+}

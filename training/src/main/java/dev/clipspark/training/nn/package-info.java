@@ -1,0 +1,20 @@
+/**
+ * Hand-written neural-network layers on raw ND4J operations, each with its forward and backward pass.
+ *
+ * <p>Layout: activations are batch-first, {@code [batch, seq, width]} (any leading dimensions are
+ * allowed where a layer only acts on the last one), in C order. Weights keep PyTorch's layout
+ * ({@code Linear.weight} is {@code [out, in]}), so parameters map one to one onto OpenAI's CLIP
+ * {@code state_dict}.
+ *
+ * <p>Contract of a {@link dev.clipspark.training.nn.Layer}: {@code forward} keeps what its backward
+ * pass needs (references to its input and a few intermediates, so callers must not modify an input in
+ * place before the matching {@code backward}); {@code backward} takes the gradient of the loss with
+ * respect to the output, returns the gradient with respect to the input and <em>adds</em> the parameter
+ * gradients into the {@link dev.clipspark.training.nn.ParameterSet}'s gradient arrays, so micro-batches
+ * accumulate until {@link dev.clipspark.training.nn.ParameterSet#zeroGradients()}. Layers work in the
+ * data type of their parameters and inputs (FLOAT for training, DOUBLE for gradient checks).
+ *
+ * <p>Why not SameDiff: its per-op overhead and slow backward kernels keep a small CLIP near 5% of the
+ * machine's GEMM rate; these layers call {@code Nd4j.gemm} and a few element-wise kernels directly.
+ */
+package dev.clipspark.training.nn;
