@@ -119,7 +119,11 @@ final class WordAutomaton {
     int wide;
 
     Scratch() {
-      ensureCapacity(256);
+      this(256);
+    }
+
+    Scratch(int captionLength) {
+      ensureCapacity(captionLength);
     }
 
     void ensureCapacity(int captionLength) {
@@ -583,8 +587,7 @@ final class WordAutomaton {
 
   /** The words {@link #scan} finds in {@code text}, as strings (to test the scanner against Words). */
   static List<String> scanWords(CharSequence text) {
-    var s = new Scratch();
-    s.ensureCapacity(text.length());
+    var s = new Scratch(text.length());
     for (int i = 0; i < text.length(); i++) {
       s.chars[i] = text.charAt(i);
     }
