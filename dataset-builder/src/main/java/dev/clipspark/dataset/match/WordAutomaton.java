@@ -15,9 +15,9 @@ import java.util.List;
  * U+0000, which separates words), is <em>inline</em>: its chars, one byte each, shifted in from the right,
  * give two longs {@code low} (the last eight chars) and {@code high} (the ones before), which identify the
  * word exactly ({@code low} is never 0, {@code high} is 0 exactly when the word has at most 8 chars). Any
- * other word is a <em>pool</em> word: {@code low = hash << 32 | 0x100} (never an inline key), {@code high
- * = its length}, and it is compared char by char with the pool. The word's hash mixes {@code low} and
- * {@code high} (inline) or is its spread {@link String#hashCode()} (pool).
+ * other word is a <em>pool</em> word: {@code low = hash << 32 | 0x100} (never an inline key), and it is
+ * compared char by char with the pool. The word's hash mixes {@code low} and {@code high} (inline) or is
+ * its spread {@link String#hashCode()} (pool).
  *
  * <h2>Layout (primitive arrays only)</h2>
  * <ul>
@@ -178,11 +178,6 @@ final class WordAutomaton {
     this.queryWords = queryWords;
   }
 
-  /** The character class of BMP char {@code c} in the scanner's table (for tests). */
-  static int charClass(char c) {
-    return BMP[c] >>> 16;
-  }
-
   private static int[] bmpTable() {
     var table = new int[0x10000];
     for (int c = 0; c < table.length; c++) {
@@ -323,7 +318,7 @@ final class WordAutomaton {
       int hash = inline ? inlineHash(low, high) : poolHash(stringHash(pool, start, length));
       if (!inline) {
         low = (long) hash << 32 | 0x100;
-        high = length;
+        high = 0;
       }
       hashOfWord[w] = hash;
       int tag = 0;
@@ -431,11 +426,6 @@ final class WordAutomaton {
   /** The bit of {@code pairBits} for the edge with hash {@code pair}. */
   private int pairBit(long pair) {
     return (int) (pair * 0xC2B2AE3D27D4EB4FL >>> pairShift);
-  }
-
-  /** The number of distinct queries. */
-  int queryCount() {
-    return queryIds.length;
   }
 
   /** The index (in id order) of the query with id {@code id}, or a negative number when none has it. */
