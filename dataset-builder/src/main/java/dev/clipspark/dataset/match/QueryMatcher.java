@@ -27,8 +27,8 @@ import java.util.List;
  *
  * <p>Matching scans the caption once, tokenising it exactly as {@link Words#tokenize} does without
  * allocating a String per word, looks each word up in an open-addressing table of the query vocabulary and
- * walks a trie over word ids for multi-word queries; about a microsecond per alt-text caption against
- * 500,000 queries on one core (see {@link MatcherBenchmark}).
+ * walks a trie over word ids for multi-word queries: roughly a microsecond per alt-text caption against
+ * 500,000 queries on one core ({@link MatcherBenchmark} measures it).
  *
  * <p>Instances are immutable and thread-safe: Spark tasks running in one executor can share one broadcast
  * matcher (each thread gets its own reusable scratch buffers). The serialised form is compact: the

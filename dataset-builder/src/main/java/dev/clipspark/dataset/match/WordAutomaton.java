@@ -15,9 +15,9 @@ import java.util.List;
  * U+0000, which separates words), is <em>inline</em>: its chars, one byte each, shifted in from the right,
  * give two longs {@code low} (the last eight chars) and {@code high} (the ones before), which identify the
  * word exactly ({@code low} is never 0, {@code high} is 0 exactly when the word has at most 8 chars). Any
- * other word is a <em>pool</em> word: {@code low = hash << 32 | 0x100} (never an inline key), {@code high
- * = its length}, and it is compared char by char with the pool. The word's hash mixes {@code low} and
- * {@code high} (inline) or is its spread {@link String#hashCode()} (pool).
+ * other word is a <em>pool</em> word: {@code low = hash << 32 | 0x100} (never an inline key), and it is
+ * compared char by char with the pool. The word's hash mixes {@code low} and {@code high} (inline) or is
+ * its spread {@link String#hashCode()} (pool).
  *
  * <h2>Layout (primitive arrays only)</h2>
  * <ul>
@@ -65,8 +65,6 @@ final class WordAutomaton {
   private static final int[] BMP = bmpTable();
 
   private static final long EMPTY_EDGE = -1L;
-  /** {@code wides} value of a word that is not inline. */
-  private static final int POOL_WORD = -1;
 
   private final char[] pool;
   private final int[] vocabEnds;
@@ -90,12 +88,12 @@ final class WordAutomaton {
     char[] text = new char[0];
     /** Per word: its end in {@link #text}. */
     int[] ends = new int[0];
-    /** Per word: its {@code low} key. */
+    /** Per word: its {@code low} key (the scanner shifts every char in; only the last 8 remain). */
     long[] lows = new long[0];
-    /** Per word: its {@code high} key. */
+    /** Per word: its {@code high} key (set by {@link #resolve}). */
     long[] highs = new long[0];
-    /** Per word: the bitwise or of its chars, or {@link #POOL_WORD}. */
-    int[] wides = new int[0];
+    /** Per word: whether it is a pool word (set by {@link #resolve}). */
+    boolean[] poolWords = new boolean[0];
     /** Per word: its hash. */
     int[] hashes = new int[0];
     /** Per word: its vocabulary slot, or -1. */
@@ -117,11 +115,15 @@ final class WordAutomaton {
     int start;
     int count;
     long low;
-    long high;
+    /** The bitwise or of all word chars of the caption: below 0x100 when the caption is Latin-1. */
     int wide;
 
     Scratch() {
-      ensureCapacity(256);
+      this(256);
+    }
+
+    Scratch(int captionLength) {
+      ensureCapacity(captionLength);
     }
 
     void ensureCapacity(int captionLength) {
@@ -132,7 +134,7 @@ final class WordAutomaton {
         ends = new int[length + 1];
         lows = new long[length + 1];
         highs = new long[length + 1];
-        wides = new int[length + 1];
+        poolWords = new boolean[length + 1];
         hashes = new int[length + 1];
         words = new int[length + 1];
         infos = new int[length + 1];
@@ -143,7 +145,6 @@ final class WordAutomaton {
     /** Appends {@code c} to the current word. */
     void append(char c) {
       text[end++] = c;
-      high = high << 8 | low >>> 56;
       low = low << 8 | c;
       wide |= c;
     }
@@ -153,13 +154,9 @@ final class WordAutomaton {
       if (end > start) {
         ends[count] = end;
         lows[count] = low;
-        highs[count] = high;
-        wides[count] = wide;
         count++;
         start = end;
         low = 0;
-        high = 0;
-        wide = 0;
       }
     }
   }
@@ -179,11 +176,6 @@ final class WordAutomaton {
     this.queryIds = queryIds;
     this.queryWordStart = queryWordStart;
     this.queryWords = queryWords;
-  }
-
-  /** The character class of BMP char {@code c} in the scanner's table (for tests). */
-  static int charClass(char c) {
-    return BMP[c] >>> 16;
   }
 
   private static int[] bmpTable() {
@@ -326,7 +318,7 @@ final class WordAutomaton {
       int hash = inline ? inlineHash(low, high) : poolHash(stringHash(pool, start, length));
       if (!inline) {
         low = (long) hash << 32 | 0x100;
-        high = length;
+        high = 0;
       }
       hashOfWord[w] = hash;
       int tag = 0;
@@ -436,11 +428,6 @@ final class WordAutomaton {
     return (int) (pair * 0xC2B2AE3D27D4EB4FL >>> pairShift);
   }
 
-  /** The number of distinct queries. */
-  int queryCount() {
-    return queryIds.length;
-  }
-
   /** The index (in id order) of the query with id {@code id}, or a negative number when none has it. */
   int queryIndexOf(int id) {
     return Arrays.binarySearch(queryIds, id);
@@ -490,8 +477,9 @@ final class WordAutomaton {
 
   /**
    * Tokenises {@code chars[0 .. n)} exactly as {@link Words#tokenize} does: word {@code j} is
-   * {@code s.text[s.ends[j - 1] .. s.ends[j])} (from 0 for the first), with its keys in {@code s.lows},
-   * {@code s.highs} and the or of its chars in {@code s.wides}. Returns the number of words.
+   * {@code s.text[s.ends[j - 1] .. s.ends[j])} (from 0 for the first), with its chars shifted into
+   * {@code s.lows[j]} one byte each; {@code s.wide} becomes the or of all word chars. Returns the number of
+   * words.
    *
    * <p>On letters, digits and marks ({@code WORD}) and separators the loop has no data-dependent branch:
    * it always stores the current word's state at index {@code count} and advances {@code count} by one
@@ -502,13 +490,10 @@ final class WordAutomaton {
     final char[] text = s.text;
     final int[] ends = s.ends;
     final long[] lows = s.lows;
-    final long[] highs = s.highs;
-    final int[] wides = s.wides;
     int end = 0;
     int start = 0;
     int count = 0;
     long low = 0;
-    long high = 0;
     int wide = 0;
     int i = 0;
     while (i < n) {
@@ -517,32 +502,26 @@ final class WordAutomaton {
       if (cls <= WORD) {
         int lower = entry & 0xFFFF;
         int mask = -cls;
-        long longMask = mask;
         ends[count] = end;
         lows[count] = low;
-        highs[count] = high;
-        wides[count] = wide;
         count += ~mask & ((start - end) >>> 31);
         text[end] = (char) lower;
         end += cls;
         start = (start & mask) | (end & ~mask);
-        high = (high << 8 | low >>> 56) & longMask;
-        low = (low << 8 | lower) & longMask;
-        wide = (wide | lower) & mask;
+        low = (low << 8 | lower) & mask;
+        wide |= lower;
         i++;
       } else {
         s.end = end;
         s.start = start;
         s.count = count;
         s.low = low;
-        s.high = high;
         s.wide = wide;
         i = scanGeneral(chars, n, i, cls, entry, s);
         end = s.end;
         start = s.start;
         count = s.count;
         low = s.low;
-        high = s.high;
         wide = s.wide;
       }
     }
@@ -550,7 +529,6 @@ final class WordAutomaton {
     s.start = start;
     s.count = count;
     s.low = low;
-    s.high = high;
     s.wide = wide;
     s.flush();
     return s.count;
@@ -599,8 +577,7 @@ final class WordAutomaton {
 
   /** The words {@link #scan} finds in {@code text}, as strings (to test the scanner against Words). */
   static List<String> scanWords(CharSequence text) {
-    var s = new Scratch();
-    s.ensureCapacity(text.length());
+    var s = new Scratch(text.length());
     for (int i = 0; i < text.length(); i++) {
       s.chars[i] = text.charAt(i);
     }
@@ -609,14 +586,10 @@ final class WordAutomaton {
     for (int j = 0, start = 0; j < count; j++) {
       String word = new String(s.text, start, s.ends[j] - start);
       long low = 0;
-      long high = 0;
-      int wide = 0;
       for (char c : word.toCharArray()) {
-        high = high << 8 | low >>> 56;
         low = low << 8 | c;
-        wide |= c;
       }
-      if (low != s.lows[j] || high != s.highs[j] || wide != s.wides[j]) {
+      if (low != s.lows[j]) {
         throw new IllegalStateException("Scanner keyed word '" + word + "' wrongly");
       }
       words.add(word);
@@ -654,20 +627,35 @@ final class WordAutomaton {
     final int[] ends = s.ends;
     final long[] lows = s.lows;
     final long[] highs = s.highs;
-    final int[] wides = s.wides;
+    final boolean[] poolWords = s.poolWords;
+    final char[] text = s.text;
+    final boolean latin1 = s.wide < 0x100;
     long touched = 0;
     int previousHash = 0;
     for (int j = 0, start = 0; j < count; j++) {
       int end = ends[j];
       int length = end - start;
-      int hash;
-      if (length <= INLINE_MAX && wides[j] < 0x100) {
-        hash = inlineHash(lows[j], highs[j]);
-      } else {
-        hash = poolHash(stringHash(s.text, start, length));
-        lows[j] = (long) hash << 32 | 0x100;
-        wides[j] = POOL_WORD;
+      boolean poolWord = length > INLINE_MAX;
+      if (!poolWord && !latin1) {
+        int wide = 0;
+        for (int k = start; k < end; k++) {
+          wide |= text[k];
+        }
+        poolWord = wide >= 0x100;
       }
+      long high = 0;
+      int hash;
+      if (poolWord) {
+        hash = poolHash(stringHash(text, start, length));
+        lows[j] = (long) hash << 32 | 0x100;
+      } else {
+        for (int k = start; k < end - 8; k++) {
+          high = high << 8 | text[k];
+        }
+        hash = inlineHash(lows[j], high);
+      }
+      highs[j] = high;
+      poolWords[j] = poolWord;
       hashes[j] = hash;
       touched += table[2 * home(hash)];
       edgeAt[j] = -1;
@@ -686,7 +674,7 @@ final class WordAutomaton {
     s.touched = touched;
     for (int j = 0, start = 0; j < count; j++) {
       int end = ends[j];
-      int slot = lookup(hashes[j], lows[j], highs[j], wides[j] == POOL_WORD, s.text, start, end - start);
+      int slot = lookup(hashes[j], lows[j], highs[j], poolWords[j], text, start, end - start);
       words[j] = slot;
       infos[j] = slot < 0 ? 0 : (int) (table[2 * slot + 1] >>> 32);
       start = end;
