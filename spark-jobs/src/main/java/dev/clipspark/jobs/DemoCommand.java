@@ -11,11 +11,15 @@ import dev.clipspark.dataset.queries.QueryOptions;
 import dev.clipspark.dataset.queries.QuerySummary;
 import dev.clipspark.dataset.source.SourceOptions;
 import dev.clipspark.dataset.source.Sources;
+import dev.clipspark.training.tokenizer.BpeTrainer;
+import dev.clipspark.training.tokenizer.TokenizerOptions;
+import dev.clipspark.training.tokenizer.TrainResult;
 import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.util.List;
+import java.util.Locale;
 import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -23,14 +27,14 @@ import picocli.CommandLine.Option;
 /**
  * {@code clip demo}: the whole pipeline end to end on data it makes itself. Writes a text corpus, builds
  * the query list from it (plus WordNet when installed), builds a dataset from the synthetic
- * coloured-shapes source, and prints where everything went. Its smaller sizes come from conf/demo.conf;
+ * coloured-shapes source, learns a BPE tokenizer from its captions, and prints where everything went. Its smaller sizes come from conf/demo.conf;
  * {@code --conf} and {@code --set} override them.
  */
 @Command(
     name = "demo",
     mixinStandardHelpOptions = true,
     description = {
-        "Runs the pipeline end to end in Spark on data it generates: corpus -> queries -> dataset.",
+        "Runs the pipeline end to end in Spark on data it generates: corpus -> queries -> dataset -> tokenizer.",
         "Settings: conf/demo.conf, overridable with --conf and --set."})
 final class DemoCommand extends JobCommand {
 
@@ -51,6 +55,7 @@ final class DemoCommand extends JobCommand {
   private QueryOptions queryOptions;
   private BuildOptions buildOptions;
   private SourceOptions sourceOptions;
+  private TokenizerOptions tokenizerOptions;
 
   @Override
   Config commandDefaults() {
@@ -62,6 +67,7 @@ final class DemoCommand extends JobCommand {
     queryOptions = QueryOptions.from(settings);
     buildOptions = BuildOptions.from(settings);
     sourceOptions = SourceOptions.from(settings);
+    tokenizerOptions = TokenizerOptions.from(settings);
     if (corpusLines < 1) {
       throw new IllegalArgumentException("Cannot run demo with --corpus-lines " + corpusLines + ": must be at least 1");
     }
@@ -77,17 +83,23 @@ final class DemoCommand extends JobCommand {
     } catch (IOException e) {
       throw new UncheckedIOException("Cannot write the demo corpus to " + corpus, e);
     }
-    printer.println("1/3 corpus: " + corpusLines + " lines in " + corpus);
+    printer.println("1/4 corpus: " + corpusLines + " lines in " + corpus);
     String wordnet = !noWordnet && new File(DEBIAN_WORDNET, "data.noun").isFile() ? DEBIAN_WORDNET : null;
     String queriesDir = new File(out, "queries").getPath();
     QuerySummary queries = QueryListBuilder.build(spark,
         new QueryInputs(List.of(corpus.getPath()), null, wordnet), queryOptions, queriesDir);
-    printer.println("2/3 " + Reports.queries(queries, queriesDir)
+    printer.println("2/4 " + Reports.queries(queries, queriesDir)
         + (wordnet == null ? "\n  (WordNet not added: install Debian's wordnet-base for " + DEBIAN_WORDNET + ")" : ""));
     String datasetDir = new File(out, "dataset").getPath();
     var result = DatasetBuild.run(spark, new DatasetBuild.Request(queriesDir,
         List.of(Sources.synthetic(sourceOptions)), datasetDir, true), buildOptions);
-    printer.println("3/3 " + Reports.dataset(result, datasetDir));
+    printer.println("3/4 " + Reports.dataset(result, datasetDir));
+    String merges = new File(out, "tokenizer/merges.txt.gz").getPath();
+    TrainResult tokenizer = BpeTrainer.train(spark, datasetDir, tokenizerOptions.vocabSize(),
+        tokenizerOptions.minWordCount(), merges);
+    printer.println(String.format(Locale.ROOT, "4/4 tokenizer: %,d BPE merges learned from the captions (vocabulary %,d of the %,d asked%s) in %s",
+        tokenizer.mergesLearned(), tokenizer.vocabSize(), tokenizer.vocabSizeAsked(),
+        tokenizer.complete() ? "" : "; the captions support no more", merges));
     printer.println("Demo dataset: " + new File(datasetDir).getAbsolutePath());
     printer.flush();
     return 0;

@@ -20,6 +20,7 @@ import picocli.CommandLine.Command;
         DemoCommand.class,
         BuildQueriesCommand.class,
         BuildDatasetCommand.class,
+        TrainTokenizerCommand.class,
         BenchCommand.class,
         CommandLine.HelpCommand.class,
     })

@@ -62,6 +62,18 @@ class ClipLauncherIT {
     Map<?, ?> queries = (Map<?, ?>) stats.get("queries");
     assertThat(((Number) queries.get("at_cap")).longValue()).as("demo's cap must bite").isGreaterThan(0);
     assertThat(out.resolve("queries/queries.parquet")).isDirectory();
+    assertThat(out.resolve("tokenizer/merges.txt.gz")).isRegularFile();
+    assertThat(run.output()).contains("BPE merges learned");
+
+    // The tokenizer trainer on its own, on the demo's dataset, with a vocabulary the captions cannot fill.
+    Path merges = dir.resolve("merges.txt");
+    Run tok = clip(dir, "train-tokenizer", "--data", out.resolve("dataset").toString(), "--out", merges.toString(),
+        "--set", "tokenizer.vocab-size=100000");
+    assertThat(tok.code()).as(tok.output()).isZero();
+    assertThat(tok.output()).contains("support only").contains("tokenizer.vocab-size=");
+    List<String> lines = Files.readAllLines(merges);
+    assertThat(lines.get(0)).startsWith("#version");
+    assertThat(lines.size()).isGreaterThan(50);
   }
 
   @Test

@@ -26,6 +26,15 @@ class ConfFilesTest {
   }
 
   @Test
+  void trainingConfDocumentsExactlyTheDefaults() {
+    var documented = ConfigFactory.parseFile(new File(CONF, "training.conf")).resolve();
+    var reference = ConfigFactory.defaultReference();
+    assertThat(documented.root().keySet()).containsExactlyInAnyOrder("tokenizer");
+    assertThat(documented.getConfig("tokenizer").root().unwrapped())
+        .isEqualTo(reference.getConfig("tokenizer").root().unwrapped());
+  }
+
+  @Test
   void demoConfOnlySetsKnownKeysAndLoads() {
     var settings = JobConfig.load(null, List.of(), ConfigFactory.parseFile(new File(CONF, "demo.conf")));
     assertThat(settings.intIn("source.synthetic.count", 1, Integer.MAX_VALUE)).isEqualTo(2000);

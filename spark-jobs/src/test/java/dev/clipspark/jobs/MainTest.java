@@ -22,12 +22,12 @@ class MainTest {
   @Test
   void topLevelHelpListsEverySubcommand() {
     assertThat(run("--help")).isZero();
-    assertThat(out.toString()).contains("demo", "build-queries", "build-dataset", "bench");
+    assertThat(out.toString()).contains("demo", "build-queries", "build-dataset", "train-tokenizer", "bench");
   }
 
   @Test
   void everySubcommandHasHelpWithConfAndSet() {
-    for (String cmd : new String[] {"demo", "build-queries", "build-dataset"}) {
+    for (String cmd : new String[] {"demo", "build-queries", "build-dataset", "train-tokenizer"}) {
       out.getBuffer().setLength(0);
       assertThat(run(cmd, "--help")).as(cmd).isZero();
       assertThat(out.toString()).as(cmd).contains("--conf", "--set", "--master");
@@ -73,6 +73,13 @@ class MainTest {
     int code = run("build-dataset", "--queries", "/nonexistent/queries", "--source", "synthetic:x", "--out", "o");
     assertThat(code).isEqualTo(Main.USAGE);
     assertThat(err.toString()).contains("/nonexistent/queries");
+  }
+
+  @Test
+  void tokenizerVocabularyOutOfRangeIsRefused() {
+    int code = run("train-tokenizer", "--data", "d", "--out", "m.txt", "--set", "tokenizer.vocab-size=100");
+    assertThat(code).isEqualTo(Main.USAGE);
+    assertThat(err.toString()).contains("tokenizer.vocab-size").contains("100").contains("515");
   }
 
   @Test
