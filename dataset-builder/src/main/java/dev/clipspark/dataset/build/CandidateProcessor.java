@@ -104,9 +104,6 @@ final class CandidateProcessor implements FlatMapFunction<Iterator<Candidate>, R
     if (l.reject() != null) {
       return rejected(c, l.caption(), l.reject(), l.detail());
     }
-    if (l.bytes().length == 0) {
-      return rejected(c, l.caption(), RejectReason.EMPTY_FILE, null);
-    }
     ImageResult r = images.process(l.bytes());
     if (!r.ok()) {
       return rejected(c, l.caption(), r.reject(), r.detail());

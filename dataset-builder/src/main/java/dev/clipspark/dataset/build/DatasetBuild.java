@@ -15,11 +15,9 @@ import dev.clipspark.dataset.source.CandidateSource;
 import dev.clipspark.dataset.source.HadoopConf;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -154,7 +152,7 @@ public final class DatasetBuild {
       Path processedPath = processed(specs);
       Dataset<Row> processed = spark.read().schema(Schemas.PROCESSED).parquet(processedPath.toString());
       var stats = new LinkedHashMap<String, Object>();
-      countCandidates(processed, stats);
+      Counts counts = countCandidates(processed, stats);
 
       LOG.info("Matching captions against {} queries", queries.size());
       Broadcast<QueryMatcher> matcher = jsc.broadcast(QueryMatcher.build(queries));
@@ -162,14 +160,14 @@ public final class DatasetBuild {
       Dataset<Row> firsts = processed.filter(col("status").equalTo(Schemas.OK))
           .select("key", "sha256", "caption")
           .groupBy("sha256")
-          .agg(min(struct(col("key"), col("caption"))).as("first"), count(lit(1)).as("copies"))
-          .select(col("first.key").as("key"), col("first.caption").as("caption"), col("copies"));
+          .agg(min(struct(col("key"), col("caption"))).as("first"))
+          .select(col("first.key").as("key"), col("first.caption").as("caption"));
       JavaRDD<Balancer.Matched> matched = firsts.javaRDD()
           .map(r -> new Balancer.Matched(r.getString(0), Hashes.keyHash(seed, r.getString(0)),
               matcher.value().matchIds(r.getString(1))))
           .persist(StorageLevel.MEMORY_AND_DISK_SER());
       long unique = matched.count();
-      long ok = (Long) stats.get("processed_ok");
+      long ok = counts.ok();
       long unmatched = matched.filter(m -> m.queries().length == 0).count();
       JavaRDD<Balancer.Matched> withQueries = matched.filter(m -> m.queries().length > 0);
       Balancer.Thresholds thresholds = Balancer.thresholds(withQueries, options.maxPerQuery());
@@ -181,7 +179,7 @@ public final class DatasetBuild {
       LOG.info("{} unique images, {} matched no query, {} over their queries' caps, {} admitted",
           unique, unmatched, overCap, admittedCount);
 
-      var rejected = castMap(stats.get("rejected"));
+      Map<String, Long> rejected = counts.rejected();
       rejected.put(RejectReason.DUPLICATE.key(), ok - unique);
       rejected.put(RejectReason.UNMATCHED.key(), unmatched);
       rejected.put(RejectReason.OVER_QUERY_CAP.key(), overCap);
@@ -215,7 +213,7 @@ public final class DatasetBuild {
       for (String section : List.of("source", "fetch", "image", "caption")) {
         settings.put(section, options.describedSettings().get(section));
       }
-      String stageFingerprint = sha256Hex(Manifest.JSON.writeValueAsString(Map.of("sources", specs, "settings", settings)));
+      String stageFingerprint = Hashes.sha256Hex(Manifest.JSON.writeValueAsString(Map.of("sources", specs, "settings", settings)));
       if (fs.exists(new Path(processed, "_SUCCESS")) && fs.exists(marker)) {
         Map<?, ?> previous;
         try (InputStream in = fs.open(marker)) {
@@ -247,7 +245,10 @@ public final class DatasetBuild {
       return processed;
     }
 
-    private void countCandidates(Dataset<Row> processed, Map<String, Object> stats) {
+    /** Candidates processed OK, and the rejects by reason (every reason, zero or not; filled in as stages run). */
+    private record Counts(long ok, Map<String, Long> rejected) {}
+
+    private Counts countCandidates(Dataset<Row> processed, Map<String, Object> stats) {
       List<Row> clash = processed.groupBy("key").agg(count(lit(1)).as("n"), min("source"), max("source"))
           .filter(col("n").gt(1)).limit(1).collectAsList();
       if (!clash.isEmpty()) {
@@ -256,26 +257,28 @@ public final class DatasetBuild {
             + " candidates (sources " + r.getString(2) + " and " + r.getString(3) + "); keys must be unique"
             + " across sources: give tar files and folders distinct names, or set source.table.key-column");
       }
+      // One pass gives both the per-status totals and each source's ok / rejected split.
       var byStatus = new LinkedHashMap<String, Long>();
-      for (Row r : processed.groupBy("status").count().orderBy("status").collectAsList()) {
-        byStatus.put(r.getString(0), r.getLong(1));
-      }
       var bySource = new LinkedHashMap<String, Map<String, Long>>();
-      for (Row r : processed.groupBy(col("source"), col("status").equalTo(Schemas.OK).as("ok")).count()
-          .orderBy("source", "ok").collectAsList()) {
+      for (Row r : processed.groupBy("source", "status").count().orderBy("source", "status").collectAsList()) {
+        String status = r.getString(1);
+        long n = r.getLong(2);
+        byStatus.merge(status, n, Long::sum);
         bySource.computeIfAbsent(r.getString(0), k -> new LinkedHashMap<>())
-            .put(r.getBoolean(1) ? "ok" : "rejected", r.getLong(2));
+            .merge(Schemas.OK.equals(status) ? "ok" : "rejected", n, Long::sum);
       }
       long total = byStatus.values().stream().mapToLong(Long::longValue).sum();
       var rejected = new LinkedHashMap<String, Long>();
       for (RejectReason reason : RejectReason.values()) {
         rejected.put(reason.key(), byStatus.getOrDefault(reason.key(), 0L));
       }
+      long ok = byStatus.getOrDefault(Schemas.OK, 0L);
       stats.put("candidates", total);
-      stats.put("processed_ok", byStatus.getOrDefault(Schemas.OK, 0L));
+      stats.put("processed_ok", ok);
       stats.put("rejected", rejected);
       stats.put("by_source", bySource);
-      LOG.info("{} candidates, {} processed OK", total, byStatus.getOrDefault(Schemas.OK, 0L));
+      LOG.info("{} candidates, {} processed OK", total, ok);
+      return new Counts(ok, rejected);
     }
 
     private Map<String, Object> queryStats(List<String> queries, Balancer.Thresholds t,
@@ -437,18 +440,10 @@ public final class DatasetBuild {
   static String fingerprint(List<String> queries, List<String> sources, Map<String, Object> settings)
       throws IOException {
     var input = new LinkedHashMap<String, Object>();
-    input.put("queries", sha256Hex(String.join("\n", queries)));
+    input.put("queries", Hashes.sha256Hex(String.join("\n", queries)));
     input.put("sources", sources);
     input.put("settings", settings);
-    return sha256Hex(Manifest.JSON.writeValueAsString(input));
+    return Hashes.sha256Hex(Manifest.JSON.writeValueAsString(input));
   }
 
-  private static String sha256Hex(String s) {
-    return HexFormat.of().formatHex(Hashes.sha256(s.getBytes(StandardCharsets.UTF_8)));
-  }
-
-  @SuppressWarnings("unchecked")
-  private static Map<String, Object> castMap(Object o) {
-    return (Map<String, Object>) o;
-  }
 }

@@ -15,6 +15,11 @@ public final class Hashes {
     return HexFormat.of().formatHex(sha256(bytes));
   }
 
+  /** Lower-case hex SHA-256 of {@code text}'s UTF-8 bytes. */
+  public static String sha256Hex(String text) {
+    return sha256Hex(text.getBytes(StandardCharsets.UTF_8));
+  }
+
   /** SHA-256 of {@code bytes}. */
   public static byte[] sha256(byte[] bytes) {
     try {
