@@ -66,6 +66,22 @@ public final class Settings {
     return v;
   }
 
+  /** A finite double (no NaN, no infinity), any size. */
+  public double finiteDouble(String key) {
+    double v;
+    try {
+      v = config.getDouble(key);
+    } catch (ConfigException.WrongType | ConfigException.BadValue e) {
+      throw new ConfigValueException(key, show(key), "must be a finite number");
+    } catch (ConfigException.Missing e) {
+      throw missing(key);
+    }
+    if (!Double.isFinite(v)) {
+      throw new ConfigValueException(key, v, "must be a finite number");
+    }
+    return v;
+  }
+
   /** A boolean ({@code true}/{@code false}, also {@code yes}/{@code no}, {@code on}/{@code off}). */
   public boolean bool(String key) {
     try {

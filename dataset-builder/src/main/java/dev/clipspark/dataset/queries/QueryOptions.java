@@ -160,7 +160,7 @@ public record QueryOptions(
         s.nonEmptyString(CORPUS_COLUMN),
         s.bool(BIGRAM_ENABLED),
         s.longIn(BIGRAM_MIN_COUNT, 1, Long.MAX_VALUE),
-        finiteDouble(s, BIGRAM_MIN_PMI),
+        s.finiteDouble(BIGRAM_MIN_PMI),
         s.longIn(TITLE_MIN_VIEWS, 0, Long.MAX_VALUE),
         s.bool(WORDNET_ENABLED),
         partsOfSpeech(s, WORDNET_POS));
@@ -175,21 +175,6 @@ public record QueryOptions(
     if (v < min || v > max) {
       throw new ConfigValueException(key, v, "must be between " + min + " and " + max);
     }
-  }
-
-  private static double finiteDouble(Settings s, String key) {
-    double v;
-    try {
-      v = s.config().getDouble(key);
-    } catch (ConfigException.WrongType | ConfigException.BadValue e) {
-      throw new ConfigValueException(key, render(s, key), "must be a finite number");
-    } catch (ConfigException.Missing e) {
-      throw new ConfigValueException(key, "nothing", "the key is required");
-    }
-    if (!Double.isFinite(v)) {
-      throw new ConfigValueException(key, v, "must be a finite number");
-    }
-    return v;
   }
 
   private static List<WordNet.PartOfSpeech> partsOfSpeech(Settings s, String key) {
