@@ -18,4 +18,11 @@ public interface Layer {
    * @throws IllegalStateException if no forward pass preceded it
    */
   INDArray backward(INDArray gradOutput);
+
+  /**
+   * Switches between training behaviour (the default: BatchNorm uses batch statistics and updates its
+   * running statistics) and evaluation behaviour (BatchNorm uses its running statistics). Layers without
+   * such a difference ignore it; composite layers pass it on to their parts.
+   */
+  default void setTraining(boolean training) {}
 }

@@ -16,6 +16,7 @@ public final class ParameterSet {
 
   private final Map<String, INDArray> values = new LinkedHashMap<>();
   private final Map<String, INDArray> gradients = new LinkedHashMap<>();
+  private final Map<String, INDArray> buffers = new LinkedHashMap<>();
 
   /**
    * Adds a parameter and a zero gradient for it.
@@ -23,12 +24,36 @@ public final class ParameterSet {
    * @throws IllegalArgumentException if the name is taken
    */
   public ParameterSet add(String name, INDArray value) {
-    if (values.containsKey(name)) {
+    if (values.containsKey(name) || buffers.containsKey(name)) {
       throw new IllegalArgumentException("Cannot add parameter " + name + ": the name is taken");
     }
     values.put(name, value);
     gradients.put(name, value.ulike().assign(0));
     return this;
+  }
+
+  /**
+   * Adds a buffer: state that is saved and loaded with the model but not trained by gradients
+   * (BatchNorm running statistics), PyTorch's {@code register_buffer}.
+   *
+   * @throws IllegalArgumentException if the name is taken by a parameter or a buffer
+   */
+  public ParameterSet addBuffer(String name, INDArray value) {
+    if (values.containsKey(name) || buffers.containsKey(name)) {
+      throw new IllegalArgumentException("Cannot add buffer " + name + ": the name is taken");
+    }
+    buffers.put(name, value);
+    return this;
+  }
+
+  /** The buffer's values (the live array: layers update it in place). */
+  public INDArray buffer(String name) {
+    return lookup(buffers, name);
+  }
+
+  /** Buffer names in insertion order. */
+  public List<String> bufferNames() {
+    return Collections.unmodifiableList(new ArrayList<>(buffers.keySet()));
   }
 
   /** Whether a parameter of that name exists. */
