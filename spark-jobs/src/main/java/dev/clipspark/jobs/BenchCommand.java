@@ -25,7 +25,7 @@ import picocli.CommandLine.Option;
     name = "bench",
     mixinStandardHelpOptions = true,
     description = "Benchmarks (one thread; run under 'taskset -c 0' for a one-core figure).",
-    subcommands = {BenchCommand.Matcher.class, BenchCommand.Images.class})
+    subcommands = {BenchCommand.Matcher.class, BenchCommand.Images.class, BenchCommand.Train.class})
 final class BenchCommand implements Runnable {
 
   @CommandLine.Spec
@@ -33,7 +33,7 @@ final class BenchCommand implements Runnable {
 
   @Override
   public void run() {
-    throw new CommandLine.ParameterException(spec.commandLine(), "Missing benchmark: matcher or images");
+    throw new CommandLine.ParameterException(spec.commandLine(), "Missing benchmark: matcher, images or train");
   }
 
   /** Options every benchmark takes. */
@@ -108,6 +108,60 @@ final class BenchCommand implements Runnable {
       figures.put("mean_source_bytes", r.meanSourceBytes());
       figures.put("mean_output_bytes", r.meanOutputBytes());
       return report(spec.commandLine().getOut(), "bench images", figures, output.json);
+    }
+  }
+
+  @Command(name = "train", mixinStandardHelpOptions = true,
+      description = {"One CLIP training step (forward, loss, backward, AdamW) on synthetic inputs: samples per second",
+          "and model FLOP utilisation, the step's matrix-product FLOPs per second over this process's measured",
+          "single-precision GEMM rate. Uses all cores unless --threads is given."})
+  static final class Train implements Callable<Integer> {
+    @Mixin Output output;
+    @Mixin SettingsOptions settings;
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--model", defaultValue = "ViT-B-32", paramLabel = "NAME|FILE",
+        description = "Architecture (default: ${DEFAULT-VALUE}).")
+    String model;
+
+    @Option(names = "--batch", defaultValue = "32", description = "Samples per step (default: ${DEFAULT-VALUE}).")
+    int batch;
+
+    @Option(names = "--micro-batch", defaultValue = "0",
+        description = "Samples embedded at once, gradient caching below the batch (default: the whole batch).")
+    int microBatch;
+
+    @Option(names = "--steps", defaultValue = "3", description = "Timed steps (default: ${DEFAULT-VALUE}).")
+    int steps;
+
+    @Option(names = "--warmup", defaultValue = "1", description = "Untimed steps first (default: ${DEFAULT-VALUE}).")
+    int warmup;
+
+    @Option(names = "--threads", defaultValue = "0", description = "ND4J threads (default: ND4J's choice).")
+    int threads;
+
+    @Override
+    public Integer call() throws IOException {
+      JobConfig.load(settings.conf, settings.sets);
+      var config = dev.clipspark.training.model.ModelConfigs.load(model);
+      var r = dev.clipspark.training.trainer.TrainBenchmark.run(config, batch, microBatch == 0 ? batch : microBatch,
+          steps, warmup, threads, 1);
+      var figures = new LinkedHashMap<String, Object>();
+      figures.put("model", r.model());
+      figures.put("batch", r.batch());
+      figures.put("micro_batch", r.microBatch());
+      figures.put("threads", r.threads());
+      figures.put("parameters", r.parameters());
+      figures.put("steps", r.steps());
+      figures.put("step_seconds", r.stepSeconds());
+      figures.put("gradient_seconds", r.gradientSeconds());
+      figures.put("samples_per_second", r.samplesPerSecond());
+      figures.put("gflops_per_step", r.flopsPerStep() / 1e9);
+      figures.put("achieved_gflops", r.achievedGflops());
+      figures.put("gemm_gflops", r.gemmGflops());
+      figures.put("mfu", r.mfu());
+      figures.put("first_loss", r.firstLoss());
+      return report(spec.commandLine().getOut(), "bench train", figures, output.json);
     }
   }
 

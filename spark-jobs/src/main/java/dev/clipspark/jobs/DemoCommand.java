@@ -11,9 +11,14 @@ import dev.clipspark.dataset.queries.QueryOptions;
 import dev.clipspark.dataset.queries.QuerySummary;
 import dev.clipspark.dataset.source.SourceOptions;
 import dev.clipspark.dataset.source.Sources;
+import dev.clipspark.training.model.ModelConfig;
+import dev.clipspark.training.model.ModelConfigs;
 import dev.clipspark.training.tokenizer.BpeTrainer;
 import dev.clipspark.training.tokenizer.TokenizerOptions;
 import dev.clipspark.training.tokenizer.TrainResult;
+import dev.clipspark.training.trainer.TrainOptions;
+import dev.clipspark.training.trainer.TrainSummary;
+import dev.clipspark.training.trainer.Trainer;
 import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -27,16 +32,31 @@ import picocli.CommandLine.Option;
 /**
  * {@code clip demo}: the whole pipeline end to end on data it makes itself. Writes a text corpus, builds
  * the query list from it (plus WordNet when installed), builds a dataset from the synthetic
- * coloured-shapes source, learns a BPE tokenizer from its captions, and prints where everything went. Its smaller sizes come from conf/demo.conf;
+ * coloured-shapes source, learns a BPE tokenizer from its captions, trains a tiny CLIP model on the dataset
+ * and prints where everything went and how the loss fell. Its smaller sizes come from conf/demo.conf;
  * {@code --conf} and {@code --set} override them.
  */
 @Command(
     name = "demo",
     mixinStandardHelpOptions = true,
     description = {
-        "Runs the pipeline end to end in Spark on data it generates: corpus -> queries -> dataset -> tokenizer.",
+        "Runs the pipeline end to end in Spark on data it generates: corpus -> queries -> dataset -> tokenizer",
+        "-> a tiny CLIP model trained on the dataset.",
         "Settings: conf/demo.conf, overridable with --conf and --set."})
 final class DemoCommand extends JobCommand {
+
+  private static void deleteRecursively(File dir) {
+    if (!dir.exists()) {
+      return;
+    }
+    try (var paths = Files.walk(dir.toPath())) {
+      for (var p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        Files.delete(p);
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("Cannot delete the previous demo run in " + dir, e);
+    }
+  }
 
   /** Where Debian's wordnet-base installs WordNet 3.0. */
   static final String DEBIAN_WORDNET = "/usr/share/wordnet";
@@ -56,6 +76,12 @@ final class DemoCommand extends JobCommand {
   private BuildOptions buildOptions;
   private SourceOptions sourceOptions;
   private TokenizerOptions tokenizerOptions;
+  private TrainOptions trainOptions;
+  private ModelConfig modelConfig;
+
+  @Option(names = "--model", defaultValue = "tiny-vit", paramLabel = "NAME|FILE",
+      description = "Model the demo trains (default: ${DEFAULT-VALUE}).")
+  String model;
 
   @Override
   Config commandDefaults() {
@@ -68,6 +94,8 @@ final class DemoCommand extends JobCommand {
     buildOptions = BuildOptions.from(settings);
     sourceOptions = SourceOptions.from(settings);
     tokenizerOptions = TokenizerOptions.from(settings);
+    trainOptions = TrainOptions.from(settings);
+    modelConfig = ModelConfigs.load(model);
     if (corpusLines < 1) {
       throw new IllegalArgumentException("Cannot run demo with --corpus-lines " + corpusLines + ": must be at least 1");
     }
@@ -83,24 +111,41 @@ final class DemoCommand extends JobCommand {
     } catch (IOException e) {
       throw new UncheckedIOException("Cannot write the demo corpus to " + corpus, e);
     }
-    printer.println("1/4 corpus: " + corpusLines + " lines in " + corpus);
+    printer.println("1/5 corpus: " + corpusLines + " lines in " + corpus);
     String wordnet = !noWordnet && new File(DEBIAN_WORDNET, "data.noun").isFile() ? DEBIAN_WORDNET : null;
     String queriesDir = new File(out, "queries").getPath();
     QuerySummary queries = QueryListBuilder.build(spark,
         new QueryInputs(List.of(corpus.getPath()), null, wordnet), queryOptions, queriesDir);
-    printer.println("2/4 " + Reports.queries(queries, queriesDir)
+    printer.println("2/5 " + Reports.queries(queries, queriesDir)
         + (wordnet == null ? "\n  (WordNet not added: install Debian's wordnet-base for " + DEBIAN_WORDNET + ")" : ""));
     String datasetDir = new File(out, "dataset").getPath();
     var result = DatasetBuild.run(spark, new DatasetBuild.Request(queriesDir,
         List.of(Sources.synthetic(sourceOptions)), datasetDir, true), buildOptions);
-    printer.println("3/4 " + Reports.dataset(result, datasetDir));
+    printer.println("3/5 " + Reports.dataset(result, datasetDir));
     String merges = new File(out, "tokenizer/merges.txt.gz").getPath();
     TrainResult tokenizer = BpeTrainer.train(spark, datasetDir, tokenizerOptions.vocabSize(),
         tokenizerOptions.minWordCount(), merges);
-    printer.println(String.format(Locale.ROOT, "4/4 tokenizer: %,d BPE merges learned from the captions (vocabulary %,d of the %,d asked%s) in %s",
+    printer.println(String.format(Locale.ROOT, "4/5 tokenizer: %,d BPE merges learned from the captions (vocabulary %,d of the %,d asked%s) in %s",
         tokenizer.mergesLearned(), tokenizer.vocabSize(), tokenizer.vocabSizeAsked(),
         tokenizer.complete() ? "" : "; the captions support no more", merges));
+    printer.flush();
+    // The demo starts fresh: a previous demo's checkpoints would otherwise be resumed.
+    File trainDir = new File(out, "train");
+    deleteRecursively(trainDir);
+    var request = new Trainer.Request(datasetDir, modelConfig, merges, tokenizer.vocabSize(), trainDir.getPath());
+    printer.println(String.format(Locale.ROOT, "5/5 training %s: batch %d, %d epochs", modelConfig.name(),
+        trainOptions.batchSize(), trainOptions.epochs()));
+    printer.flush();
+    TrainSummary trained = Trainer.run(request, trainOptions, spark.sparkContext().hadoopConfiguration(), line -> {
+      printer.println("  " + line);
+      printer.flush();
+    });
+    printer.println(String.format(Locale.ROOT, "  loss %.4f at step 1 -> %.4f at step %d (chance level ln(%d) = %.4f)",
+        trained.firstLoss(), trained.lastLoss(), trained.steps(), trainOptions.batchSize(),
+        Math.log(trainOptions.batchSize())));
+    printer.println("  checkpoint " + trained.checkpoint());
     printer.println("Demo dataset: " + new File(datasetDir).getAbsolutePath());
+    printer.println("Demo model:   " + trainDir.getAbsolutePath());
     printer.flush();
     return 0;
   }

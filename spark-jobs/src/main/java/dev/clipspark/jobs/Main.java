@@ -21,6 +21,7 @@ import picocli.CommandLine.Command;
         BuildQueriesCommand.class,
         BuildDatasetCommand.class,
         TrainTokenizerCommand.class,
+        TrainCommand.class,
         BenchCommand.class,
         CommandLine.HelpCommand.class,
     })

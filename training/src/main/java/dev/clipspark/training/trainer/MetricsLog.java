@@ -1,0 +1,97 @@
+package dev.clipspark.training.trainer;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+
+/**
+ * {@code metrics.jsonl}: one JSON object per logged step, in step order. The file is rewritten whole
+ * (temporary file, then rename) on every append, which works on every Hadoop file system including object
+ * stores without append, and costs little: a long run logs a few thousand short lines. A resumed run first
+ * drops the records after its checkpoint's step, so the file always describes one continuous run.
+ */
+final class MetricsLog {
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private final Path path;
+  private final FileSystem fs;
+  private final List<String> lines = new ArrayList<>();
+
+  MetricsLog(String outDir, String fileName, Configuration conf) {
+    this.path = new Path(outDir, fileName);
+    try {
+      this.fs = path.getFileSystem(conf);
+      if (fs.exists(path)) {
+        try (var in = new BufferedReader(new InputStreamReader(fs.open(path), StandardCharsets.UTF_8))) {
+          for (String line; (line = in.readLine()) != null; ) {
+            if (!line.isBlank()) {
+              lines.add(line);
+            }
+          }
+        }
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("Cannot read " + path + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** Drops records of steps after {@code step} (and unreadable lines a crash may have cut) and rewrites. */
+  void truncateAfter(long step) {
+    int before = lines.size();
+    lines.removeIf(line -> {
+      try {
+        var node = JSON.readTree(line);
+        return node == null || !node.has("step") || node.get("step").asLong() > step;
+      } catch (IOException e) {
+        return true;
+      }
+    });
+    if (lines.size() != before || step == 0) {
+      write();
+    }
+  }
+
+  /** Appends one record and rewrites the file. */
+  void append(Map<String, Object> record) {
+    lines.add(Trainer.json(record));
+    write();
+  }
+
+  /** The file's path. */
+  String file() {
+    return path.toString();
+  }
+
+  private void write() {
+    Path tmp = new Path(path.getParent(), "." + path.getName() + "." + UUID.randomUUID() + ".tmp");
+    try {
+      fs.mkdirs(path.getParent());
+      try (OutputStream out = fs.create(tmp, true)) {
+        for (String line : lines) {
+          out.write(line.getBytes(StandardCharsets.UTF_8));
+          out.write('\n');
+        }
+      }
+      if (fs.exists(path) && !fs.delete(path, false)) {
+        throw new IOException("cannot replace the old file");
+      }
+      if (!fs.rename(tmp, path)) {
+        throw new IOException("cannot rename " + tmp + " to it");
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("Cannot write " + path + ": " + e.getMessage(), e);
+    }
+  }
+}

@@ -1,0 +1,268 @@
+package dev.clipspark.training.trainer;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.clipspark.training.checkpoint.Checkpoints;
+import dev.clipspark.training.data.Batch;
+import dev.clipspark.training.data.DataPosition;
+import dev.clipspark.training.data.ImagePreprocessor;
+import dev.clipspark.training.data.TrainingData;
+import dev.clipspark.training.model.ClipModel;
+import dev.clipspark.training.model.ClipParameters;
+import dev.clipspark.training.model.ModelConfig;
+import dev.clipspark.training.model.ParameterSpec;
+import dev.clipspark.training.nn.ParameterSet;
+import dev.clipspark.training.optim.AdamW;
+import dev.clipspark.training.optim.GradientClipping;
+import dev.clipspark.training.optim.LearningRateSchedule;
+import dev.clipspark.training.tokenizer.ClipTokenizer;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.function.Consumer;
+import java.util.stream.Collectors;
+import org.apache.hadoop.conf.Configuration;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * Trains a CLIP model on one worker: streams a built dataset, runs {@link TrainStep}s with AdamW and a
+ * warm-up + cosine schedule, clamps the logit scale after each update, writes {@code metrics.jsonl} and a
+ * progress line every {@code train.log-every} steps, and checkpoints every {@code train.checkpoint-every}
+ * steps. A run whose {@code OUT/checkpoints} holds a complete checkpoint resumes from the newest one: the
+ * weights, the optimizer moments, the step, and the data position, so it continues with exactly the
+ * batches and updates an uninterrupted run would have made.
+ *
+ * <p>No Spark here: the same loop runs in a driver ({@code bin/clip train}) or inside a Spark task.
+ */
+public final class Trainer {
+
+  /** File of one JSON record per logged step in the output directory. */
+  public static final String METRICS_FILE = "metrics.jsonl";
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  /**
+   * What to train.
+   *
+   * @param dataset dataset directory written by build-dataset
+   * @param model the architecture; when resuming it must equal the checkpoint's (null: take the checkpoint's)
+   * @param tokenizer the merges file (null when resuming: the checkpoint's copy is used)
+   * @param tokenizerVocabSize tokens of that tokenizer ({@code tokenizer.vocab-size})
+   * @param outDir output directory: {@code checkpoints/}, {@code metrics.jsonl}
+   */
+  public record Request(String dataset, ModelConfig model, String tokenizer, int tokenizerVocabSize, String outDir) {
+    /** Checks the fields that are always required. */
+    public Request {
+      Objects.requireNonNull(dataset, "dataset");
+      Objects.requireNonNull(outDir, "outDir");
+    }
+  }
+
+  private Trainer() {}
+
+  /**
+   * Runs (or resumes) training until the configured number of steps.
+   *
+   * @param progress receives one human-readable line per logging interval
+   * @throws NonFiniteLossException when the loss is NaN or infinite and {@code train.on-non-finite-loss} is stop
+   */
+  public static TrainSummary run(Request request, TrainOptions options, Configuration conf,
+      Consumer<String> progress) {
+    Backends.check();
+    if (options.threads() > 0) {
+      Nd4j.getEnvironment().setMaxThreads(options.threads());
+      Nd4j.getEnvironment().setMaxMasterThreads(options.threads());
+    }
+    var resumed = Checkpoints.loadLatest(request.outDir(), conf);
+    ModelConfig config;
+    ParameterSet params;
+    String tokenizerFile;
+    int vocab;
+    long step;
+    DataPosition position;
+    if (resumed.isPresent()) {
+      var ckpt = resumed.get();
+      config = ckpt.modelConfig();
+      if (request.model() != null && !request.model().equals(config)) {
+        throw new IllegalArgumentException(String.format(
+            "Cannot resume %s with model %s: its checkpoints hold model %s; use another --out to start a new run",
+            request.outDir(), request.model().name(), config.name()));
+      }
+      Map<String, Object> state = ckpt.trainerState();
+      requireSame(request.outDir(), "dataset", request.dataset(), state.get("dataset"));
+      requireSame(request.outDir(), TrainOptions.BATCH_SIZE, options.batchSize(), state.get("batch_size"));
+      requireSame(request.outDir(), TrainOptions.SEED, options.seed(), state.get("seed"));
+      params = ckpt.parameters();
+      tokenizerFile = ckpt.tokenizerFile();
+      vocab = ((Number) state.get("tokenizer_vocab_size")).intValue();
+      step = ckpt.step();
+      position = new DataPosition(((Number) state.get("epoch")).intValue(),
+          ((Number) state.get("sample_in_epoch")).longValue());
+      progress.accept(String.format(Locale.ROOT, "Resuming %s from %s: step %d, epoch %d", request.outDir(),
+          ckpt.directory(), step, position.epoch()));
+    } else {
+      config = Objects.requireNonNull(request.model(), "model (nothing to resume)");
+      if (request.tokenizer() == null || request.tokenizer().isBlank()) {
+        throw new IllegalArgumentException("Cannot train " + config.name() + ": no tokenizer merges file given"
+            + " (--tokenizer FILE or tokenizer.merges; bin/clip train-tokenizer learns one from a dataset)");
+      }
+      params = ClipParameters.initialize(config, options.seed(), DataType.FLOAT);
+      tokenizerFile = request.tokenizer();
+      vocab = request.tokenizerVocabSize();
+      step = 0;
+      position = new DataPosition(0, 0);
+    }
+    ClipTokenizer tokenizer = ClipTokenizer.load(tokenizerFile, vocab, conf);
+    if (tokenizer.vocabSize() > config.text().vocabSize()) {
+      throw new IllegalArgumentException(String.format(Locale.ROOT,
+          "Cannot train %s with the tokenizer %s: its %d tokens exceed the model's text.vocab_size %d", config.name(),
+          tokenizerFile, tokenizer.vocabSize(), config.text().vocabSize()));
+    }
+    ClipModel model = ClipModel.create(config, params);
+    model.setTraining(true);
+    Set<String> decayed = ClipParameters.specs(config).stream()
+        .filter(s -> s.role() == ParameterSpec.Role.WEIGHT).map(ParameterSpec::name).collect(Collectors.toSet());
+    var optimizer = new AdamW(params, decayed, options.beta1(), options.beta2(), options.eps(), options.weightDecay());
+    resumed.ifPresent(c -> optimizer.restore(c.optimizerStepCount(), c.firstMoments(), c.secondMoments()));
+
+    int imageSize = config.vision().imageSize();
+    try (TrainingData data = TrainingData.builder()
+        .setDataset(request.dataset())
+        .setTokenizer(tokenizer)
+        .setContextLength(config.text().contextLength())
+        .setImageSize(imageSize)
+        .setBatchSize(options.batchSize())
+        .setSeed(options.seed())
+        .optAugment(options.augment()
+            ? ImagePreprocessor.train(imageSize, options.cropMinScale(), options.cropMaxScale())
+            : ImagePreprocessor.eval(imageSize))
+        .optHadoopConf(conf)
+        .optDecodeThreads(options.decodeThreads())
+        .optShuffleBuffer(options.shuffleBuffer())
+        .optStart(position)
+        .build()) {
+      long total = options.maxSteps() > 0 ? options.maxSteps() : options.epochs() * data.batchesPerEpoch();
+      LearningRateSchedule schedule = options.schedule() == TrainOptions.Schedule.COSINE
+          ? LearningRateSchedule.cosine(options.learningRate(), options.warmupSteps(), total)
+          : LearningRateSchedule.constant(options.learningRate(), options.warmupSteps());
+      var metrics = new MetricsLog(request.outDir(), METRICS_FILE, conf);
+      metrics.truncateAfter(step);
+      var trainStep = new TrainStep(model, options.effectiveMicroBatch());
+      Map<String, Object> fixedState = new LinkedHashMap<>();
+      fixedState.put("dataset", request.dataset());
+      fixedState.put("batch_size", options.batchSize());
+      fixedState.put("seed", options.seed());
+      fixedState.put("tokenizer_vocab_size", tokenizer.vocabSize());
+      fixedState.put("total_steps", total);
+
+      long startStep = step;
+      double firstLoss = Double.NaN;
+      double lastLoss = Double.NaN;
+      long skipped = 0;
+      String lastCheckpoint = resumed.map(c -> c.directory()).orElse("");
+      long started = System.nanoTime();
+      long intervalStart = started;
+      long intervalSamples = 0;
+      progress.accept(String.format(Locale.ROOT, "Training %s (%,d parameters) on %s: %,d steps of %,d samples,"
+              + " %,d batches per epoch, micro-batch %d", config.name(), params.elementCount(), request.dataset(),
+          total, options.batchSize(), data.batchesPerEpoch(), options.effectiveMicroBatch()));
+      while (step < total) {
+        Batch batch = data.next();
+        double lr = schedule.at(step);
+        TrainStep.Result result = trainStep.run(batch.images(), batch.tokens());
+        step++;
+        boolean finite = Double.isFinite(result.loss());
+        double gradNorm = Double.NaN;
+        if (finite) {
+          gradNorm = options.gradClipNorm() > 0
+              ? GradientClipping.clipByGlobalNorm(params, options.gradClipNorm())
+              : step % options.logEvery() == 0 ? GradientClipping.globalNorm(params) : Double.NaN;
+          finite = !(options.gradClipNorm() > 0) || Double.isFinite(gradNorm);
+        }
+        if (!finite) {
+          if (options.onNonFinite() == TrainOptions.OnNonFinite.STOP) {
+            throw new NonFiniteLossException(String.format(Locale.ROOT,
+                "Cannot continue training %s at step %d: the loss is %s (gradient norm %s). The newest checkpoint is"
+                    + " %s. Lower train.learning-rate, set train.grad-clip-norm, or set"
+                    + " train.on-non-finite-loss=skip to drop such steps", config.name(), step, result.loss(), gradNorm,
+                lastCheckpoint.isEmpty() ? "none" : lastCheckpoint));
+          }
+          skipped++;
+          params.zeroGradients();
+        } else {
+          optimizer.step(lr);
+          model.clampLogitScale();
+        }
+        if (Double.isNaN(firstLoss)) {
+          firstLoss = result.loss();
+        }
+        lastLoss = result.loss();
+        intervalSamples += options.batchSize();
+        if (step % options.logEvery() == 0 || step == total || step == startStep + 1) {
+          long now = System.nanoTime();
+          double rate = intervalSamples / Math.max((now - intervalStart) / 1e9, 1e-9);
+          double eta = (total - step) * options.batchSize() / Math.max(rate, 1e-9);
+          Map<String, Object> record = new LinkedHashMap<>();
+          record.put("step", step);
+          record.put("epoch", data.position().epoch());
+          record.put("loss", result.loss());
+          record.put("accuracy", result.accuracy());
+          record.put("learning_rate", lr);
+          record.put("logit_scale", Math.exp(model.logitScale()));
+          record.put("grad_norm", Double.isNaN(gradNorm) ? null : gradNorm);
+          record.put("samples_per_second", rate);
+          record.put("skipped_steps", skipped);
+          metrics.append(record);
+          progress.accept(String.format(Locale.ROOT,
+              "step %d/%d epoch %d loss %.4f acc %.3f lr %.3g scale %.2f samples/s %.1f eta %s", step, total,
+              data.position().epoch(), result.loss(), result.accuracy(), lr, Math.exp(model.logitScale()), rate,
+              format(Duration.ofSeconds((long) eta))));
+          intervalStart = now;
+          intervalSamples = 0;
+        }
+        if (step % options.checkpointEvery() == 0 || step == total) {
+          Map<String, Object> state = new LinkedHashMap<>(fixedState);
+          state.put("epoch", data.position().epoch());
+          state.put("sample_in_epoch", data.position().sampleInEpoch());
+          state.put("loss", result.loss());
+          state.put("skipped_steps", skipped);
+          lastCheckpoint = Checkpoints.save(request.outDir(), step, config, params, optimizer, state, tokenizerFile,
+              options.keepCheckpoints(), conf).toString();
+        }
+        if (step == options.failAtStep()) {
+          throw new IllegalStateException(String.format(Locale.ROOT,
+              "Failing on purpose after step %d (%s=%d, a test hook)", step, TrainOptions.FAIL_AT_STEP, step));
+        }
+      }
+      double seconds = (System.nanoTime() - started) / 1e9;
+      double rate = (step - startStep) * (double) options.batchSize() / Math.max(seconds, 1e-9);
+      return new TrainSummary(request.outDir(), config.name(), startStep, step, firstLoss, lastLoss, skipped, rate,
+          lastCheckpoint, metrics.file());
+    }
+  }
+
+  private static void requireSame(String out, String what, Object now, Object saved) {
+    if (saved != null && !String.valueOf(saved).equals(String.valueOf(now))) {
+      throw new IllegalArgumentException(String.format(
+          "Cannot resume %s with %s %s: its checkpoints were trained with %s; use the same value or another --out",
+          out, what, now, saved));
+    }
+  }
+
+  private static String format(Duration d) {
+    return String.format(Locale.ROOT, "%d:%02d:%02d", d.toHours(), d.toMinutesPart(), d.toSecondsPart());
+  }
+
+  static String json(Map<String, Object> record) {
+    try {
+      return JSON.writeValueAsString(record);
+    } catch (IOException e) {
+      throw new UncheckedIOException("Cannot write metrics record " + record, e);
+    }
+  }
+}
