@@ -4,6 +4,7 @@ import com.typesafe.config.ConfigFactory;
 import dev.clipspark.dataset.build.BuildOptions;
 import dev.clipspark.dataset.build.DatasetBuild;
 import dev.clipspark.dataset.build.Manifest;
+import dev.clipspark.dataset.build.Schemas;
 import dev.clipspark.dataset.config.Settings;
 import dev.clipspark.dataset.source.CandidateSource;
 import dev.clipspark.dataset.source.SourceOptions;
@@ -60,6 +61,53 @@ final class DataFixtures {
     String out = dir.resolve(name).toString();
     DatasetBuild.run(spark, new DatasetBuild.Request(queries, List.of(source), out, false), BuildOptions.from(settings));
     return out;
+  }
+
+  /**
+   * Writes a dataset by hand (real Parquet shards with the builder's shard schema, and a manifest): keys
+   * {@code k00, k01, ...}, {@code shardRows} rows a shard, row {@code i}'s image {@code images.get(i)}.
+   */
+  static String handMade(SparkSession spark, Path dir, String name, List<byte[]> images, int shardRows)
+      throws java.io.IOException {
+    Path out = dir.resolve(name);
+    java.nio.file.Files.createDirectories(out.resolve("shards"));
+    var shards = new ArrayList<Manifest.Shard>();
+    for (int s = 0; s * shardRows < images.size(); s++) {
+      var rows = new ArrayList<Row>();
+      for (int i = s * shardRows; i < Math.min(images.size(), (s + 1) * shardRows); i++) {
+        rows.add(RowFactory.create(String.format("k%02d", i), "a red circle number " + i, images.get(i), 16, 16, 16,
+            16, "0".repeat(64), "hand", null, new String[] {"circle"}));
+      }
+      String tmp = out.resolve("tmp-" + s).toString();
+      spark.createDataFrame(rows, Schemas.SHARD).coalesce(1).write().parquet(tmp);
+      Path part;
+      try (var files = java.nio.file.Files.list(Path.of(tmp))) {
+        part = files.filter(f -> f.getFileName().toString().endsWith(".parquet")).findFirst().orElseThrow();
+      }
+      String shard = String.format("shards/part-%05d.parquet", s);
+      java.nio.file.Files.move(part, out.resolve(shard));
+      shards.add(new Manifest.Shard(shard, rows.size(), java.nio.file.Files.size(out.resolve(shard))));
+    }
+    var manifest = new Manifest(Schemas.SHARD_SCHEMA_VERSION, images.size(), shardRows, shards, "none",
+        List.of("hand"), "f".repeat(64), Map.of(), "2024-01-01T00:00:00Z");
+    new com.fasterxml.jackson.databind.ObjectMapper().writeValue(out.resolve(Manifest.FILE).toFile(), manifest);
+    return out.toString();
+  }
+
+  /** A 16 x 16 JPEG of one colour that depends on {@code n}. */
+  static byte[] colourJpeg(int n) {
+    var img = new java.awt.image.BufferedImage(16, 16, java.awt.image.BufferedImage.TYPE_INT_RGB);
+    var g = img.createGraphics();
+    g.setColor(new java.awt.Color((n * 47) % 256, (n * 91) % 256, (n * 13) % 256));
+    g.fillRect(0, 0, 16, 16);
+    g.dispose();
+    var bytes = new java.io.ByteArrayOutputStream();
+    try {
+      javax.imageio.ImageIO.write(img, "jpg", bytes);
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+    return bytes.toByteArray();
   }
 
   /** Every row of a dataset's shards as key to (caption, image bytes), read with Spark. */
