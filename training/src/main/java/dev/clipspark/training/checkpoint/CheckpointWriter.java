@@ -76,7 +76,7 @@ final class CheckpointWriter {
       if (keep > 0) {
         retain(fs, root, keep, checkpoint.step());
       }
-      return target;
+      return fs.makeQualified(target);
     } catch (IOException e) {
       throw new UncheckedIOException(String.format("Cannot save the checkpoint of step %d to %s: %s",
           checkpoint.step(), target, e.getMessage()), e);

@@ -73,7 +73,7 @@ public final class Checkpoints {
    * {@code latest} at it, then deletes complete checkpoints beyond the newest {@code keep} (0 keeps all)
    * and unfinished step directories older than this one.
    *
-   * @return the checkpoint's directory
+   * @return the checkpoint's directory, qualified with its file system's scheme
    * @throws UncheckedIOException naming the step and the directory if writing fails (the temporary
    *     directory is then deleted, and the previous checkpoints and pointer are untouched)
    * @throws IllegalArgumentException if {@code keep} is negative
@@ -112,6 +112,8 @@ public final class Checkpoints {
       throw new UncheckedIOException("Cannot list the checkpoints in " + root + ": " + e.getMessage(), e);
     }
     dirs.sort(Comparator.comparingLong(StepDir::step).reversed());
+    CheckpointException newestProblem = null;
+    int complete = 0;
     String pointed = readPointer(fs, root);
     if (pointed != null) {
       StepDir target = dirs.stream().filter(d -> d.path().getName().equals(pointed)).findFirst().orElse(null);
@@ -124,19 +126,16 @@ public final class Checkpoints {
         } catch (CheckpointException e) {
           LOG.warn("Skipping the checkpoint {} names: {}", LATEST, e.getMessage());
           dirs.remove(target);
+          if (hasManifest(fs, target)) {
+            complete++;
+            newestProblem = e;
+          }
         }
       }
     }
-    CheckpointException newestProblem = null;
-    int complete = 0;
     for (StepDir d : dirs) {
-      try {
-        if (!fs.exists(new Path(d.path(), MANIFEST))) {
-          LOG.warn("Ignoring the incomplete checkpoint {}: it has no {}", d.path(), MANIFEST);
-          continue;
-        }
-      } catch (IOException e) {
-        LOG.warn("Ignoring the checkpoint {}: {}", d.path(), e.getMessage());
+      if (!hasManifest(fs, d)) {
+        LOG.warn("Ignoring the incomplete checkpoint {}: it has no {}", d.path(), MANIFEST);
         continue;
       }
       complete++;
@@ -200,6 +199,15 @@ public final class Checkpoints {
       }
     }
     return out;
+  }
+
+  private static boolean hasManifest(FileSystem fs, StepDir dir) {
+    try {
+      return fs.exists(new Path(dir.path(), MANIFEST));
+    } catch (IOException e) {
+      LOG.warn("Cannot check {} for {}: {}", dir.path(), MANIFEST, e.getMessage());
+      return false;
+    }
   }
 
   private static void deleteLeftovers(FileSystem fs, Path root) throws IOException {
