@@ -30,11 +30,10 @@ import org.nd4j.linalg.factory.Nd4j;
  * in float arithmetic as PyTorch does, DOUBLE ones in double.
  *
  * <p>Speed: the update is one fused pass in plain Java over the native memory of the parameter, its
- * gradient and both moments (reading four arrays, writing three), which the JIT compiles to vector code.
- * For ViT-B/32's 151M float parameters a step takes about 0.31 s on one core of the 2-core development
- * machine, bound by memory bandwidth (a second thread does not help). libnd4j's fused
- * {@code adam_updater} op followed by an {@code axpy} for the parameter takes 1.17 s on one OpenMP thread
- * and 0.65 s on two.
+ * gradient and both moments (reading four arrays, writing three), on the calling thread. For ViT-B/32's
+ * 151M float parameters a step took 0.31 to 0.45 s on one core of the shared 2-core development machine
+ * (the range is the machine's load; OpenMP threads play no part). libnd4j's fused {@code adam_updater} op
+ * followed by an {@code axpy} for the parameter took 1.17 s on one OpenMP thread and 0.65 s on two.
  *
  * <p>Parameters, gradients and moments must be C-contiguous (views into a larger flat buffer are fine).
  * Not thread-safe.

@@ -14,7 +14,11 @@ public final class GradientClipping {
 
   private GradientClipping() {}
 
-  /** The L2 norm of all gradient accumulators of {@code params} together, accumulated in double precision. */
+  /**
+   * The L2 norm of all gradient accumulators of {@code params} together, accumulated in double precision
+   * (ND4J's own {@code norm2} of a FLOAT array accumulates in float and is off by about 0.1% on a tensor of
+   * 2.4M elements). About 0.3 s for ViT-B/32's 151M float gradients on one core.
+   */
   public static double globalNorm(ParameterSet params) {
     double sum = 0;
     for (String name : params.names()) {

@@ -54,10 +54,28 @@ final class NativeArrays {
     switch (c.dataType()) {
       case FLOAT -> {
         FloatBuffer b = floats(c);
-        for (int i = 0, n = b.limit(); i < n; i++) {
-          double x = b.get(i);
-          sum += x * x;
+        // Four independent sums, so the loop is not bound by the latency of one chain of additions.
+        double s0 = 0;
+        double s1 = 0;
+        double s2 = 0;
+        double s3 = 0;
+        int n = b.limit();
+        int i = 0;
+        for (; i + 3 < n; i += 4) {
+          double x0 = b.get(i);
+          double x1 = b.get(i + 1);
+          double x2 = b.get(i + 2);
+          double x3 = b.get(i + 3);
+          s0 += x0 * x0;
+          s1 += x1 * x1;
+          s2 += x2 * x2;
+          s3 += x3 * x3;
         }
+        for (; i < n; i++) {
+          double x = b.get(i);
+          s0 += x * x;
+        }
+        sum = (s0 + s1) + (s2 + s3);
       }
       case DOUBLE -> {
         DoubleBuffer b = doubles(c);

@@ -261,6 +261,16 @@ class CheckpointsTest {
   }
 
   @Test
+  void trainerStateThatIsNotJsonFailsTheSave() {
+    assertThatThrownBy(() -> Checkpoints.save(out,
+        new Checkpoint(3, Map.of("rng", new Object()), MICRO, merges.toString(), model(20), null), conf))
+        .isInstanceOf(UncheckedIOException.class)
+        .hasMessageStartingWith("Cannot save the checkpoint of step 3 to ")
+        .hasMessageContaining("the trainer state cannot be written as JSON");
+    assertThat(Checkpoints.loadLatest(out, conf)).isEmpty();
+  }
+
+  @Test
   void rejectsNegativeRetention() {
     assertThatThrownBy(() -> save(1, model(19), null, -1))
         .hasMessage("Cannot keep -1 checkpoints: must be at least 0 (0 keeps all)");
