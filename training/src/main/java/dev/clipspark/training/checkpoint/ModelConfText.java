@@ -1,10 +1,10 @@
 package dev.clipspark.training.checkpoint;
 
+import com.typesafe.config.ConfigFactory;
 import dev.clipspark.training.model.ModelConfig;
 import dev.clipspark.training.model.ModelConfigs;
 import dev.clipspark.training.model.TextConfig;
 import dev.clipspark.training.model.VisionConfig;
-import com.typesafe.config.ConfigFactory;
 import java.util.stream.Collectors;
 
 /** A model architecture as the HOCON of {@code conf/models/NAME.conf}, and back. */
