@@ -173,7 +173,7 @@ public final class Conv2d implements Layer {
   /** The {@code [out, in k k]} view of a C-ordered {@code [out, in, k, k]} tensor. */
   private static INDArray weightMatrix(INDArray w) {
     INDArray m = w.reshape('c', w.size(0), w.size(1) * w.size(2) * w.size(3));
-    if (m.data() != w.data() || m.offset() != w.offset()) {
+    if (m.data().address() != w.data().address() || m.offset() != w.offset()) {
       throw new IllegalStateException("Cannot view a convolution weight of shape " + Arrays.toString(w.shape())
           + " as a matrix: it is not C-contiguous");
     }
