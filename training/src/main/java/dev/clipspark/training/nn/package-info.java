@@ -8,9 +8,9 @@
  * images, {@code [batch, channels, height, width]}, and
  * {@link dev.clipspark.training.nn.ModifiedResNet} maps them to {@code [batch, embed_dim]}. BatchNorm
  * running statistics are {@link dev.clipspark.training.nn.ParameterSet} buffers, updated in place by
- * forward passes in training mode ({@link dev.clipspark.training.nn.Layer#setTraining}). Weights keep PyTorch's layout
- * ({@code Linear.weight} is {@code [out, in]}), so parameters map one to one onto OpenAI's CLIP
- * {@code state_dict}.
+ * forward passes in training mode ({@link dev.clipspark.training.nn.Layer#setTraining}). Weights keep
+ * PyTorch's layout ({@code Linear.weight} is {@code [out, in]}, {@code Conv2d.weight}
+ * {@code [out, in, k, k]}), so parameters map one to one onto OpenAI's CLIP {@code state_dict}.
  *
  * <p>Contract of a {@link dev.clipspark.training.nn.Layer}: {@code forward} keeps what its backward
  * pass needs (references to its input and a few intermediates, so callers must not modify an input in
