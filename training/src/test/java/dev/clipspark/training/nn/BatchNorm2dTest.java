@@ -10,6 +10,7 @@ import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 class BatchNorm2dTest {
 
@@ -136,6 +137,25 @@ class BatchNorm2dTest {
     bn.setTraining(false);
     var result = GradientCheck.check(bn, p, normal(r, 1, 2, 2, 3, 3, 3), 5, 1e-6, 1e-9);
     assertThat(result.checked()).isEqualTo(2 * 3 * 3 * 3 + 3 + 3);
+  }
+
+  @Test
+  void viewsAreReadAtTheirOffset() {
+    var r = new Random(7);
+    var p = new ParameterSet();
+    batchNorm(p, r, "bn", 2);
+    var bn = new BatchNorm2d(p, "bn");
+    INDArray batch = normal(r, 0, 1, 4, 2, 3, 3);
+    INDArray view = batch.get(NDArrayIndex.interval(1, 3));
+    INDArray dy = normal(r, 0, 1, 2, 2, 3, 3);
+    INDArray y = bn.forward(view).dup();
+    INDArray dx = bn.backward(dy).dup();
+    INDArray gainGradient = p.gradient("bn.weight").dup();
+    p.zeroGradients();
+    assertThat(bn.forward(view.dup()).equalsWithEps(y, 1e-12)).isTrue();
+    assertThat(bn.backward(dy).equalsWithEps(dx, 1e-12)).isTrue();
+    assertThat(p.gradient("bn.weight").equalsWithEps(gainGradient, 1e-12)).isTrue();
+    assertThat(bn.forward(batch).get(NDArrayIndex.interval(1, 3)).equalsWithEps(y, 1e-6)).isFalse();
   }
 
   @Test
