@@ -185,6 +185,7 @@ public final class Conv2d implements Layer {
     return batch.get(NDArrayIndex.interval(b, b + 1), NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.all());
   }
 
+  /** {@code a} itself if it is C-contiguous, else a C-ordered copy. */
   static INDArray contiguous(INDArray a) {
     return a.ordering() == 'c' && Shape.hasDefaultStridesForShape(a) ? a : a.dup('c');
   }
