@@ -4,8 +4,10 @@ import dev.clipspark.training.model.ParameterSpec.Init;
 import dev.clipspark.training.model.ParameterSpec.Role;
 import dev.clipspark.training.nn.ParameterSet;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
+import java.util.Objects;
 import java.util.Random;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -24,8 +26,8 @@ import org.nd4j.linalg.factory.Nd4j;
  *       blocks average-pool before their last 1x1 convolution, with a downsample branch
  *       avgpool, 1x1 convolution, BatchNorm; then attention pooling over {@code (image_size/32)^2 + 1}
  *       tokens of width {@code width * 32} in {@code width * 32 / head_width} heads, projecting to
- *       {@code embed_dim}. BatchNorm gains and biases are parameters; running statistics are buffers and
- *       not listed.</li>
+ *       {@code embed_dim}. BatchNorm gains and biases are parameters; running statistics are buffers,
+ *       listed apart by {@link #buffers}.</li>
  *   <li>Text: token embedding, positional embedding, causal residual attention blocks,
  *       {@code ln_final}, {@code text_projection}; and the scalar {@code logit_scale}.</li>
  * </ul>
@@ -51,8 +53,22 @@ public final class ClipParameters {
 
   private ClipParameters() {}
 
-  /** Every parameter of the model, in the order of PyTorch's {@code named_parameters()}. */
+  /** Every parameter of the model, in the order of PyTorch's {@code named_parameters()}; no buffers. */
   public static List<ParameterSpec> specs(ModelConfig config) {
+    return Collections.unmodifiableList(build(config).list);
+  }
+
+  /**
+   * Every buffer of the model (state saved in the {@code state_dict} but not trained): for each BatchNorm
+   * {@code p} of a ResNet tower, {@code p.running_mean} (zeros), {@code p.running_var} (ones), both
+   * {@code [channels]} in the parameters' data type, and {@code p.num_batches_tracked}, a scalar INT64
+   * counter starting at 0 (PyTorch's {@code torch.long}). In module order; empty for a ViT.
+   */
+  public static List<BufferSpec> buffers(ModelConfig config) {
+    return Collections.unmodifiableList(build(config).buffers);
+  }
+
+  private static Specs build(ModelConfig config) {
     var out = new Specs();
     TextConfig text = config.text();
     long tw = text.width();
@@ -75,7 +91,7 @@ public final class ClipParameters {
     }
     out.add("token_embedding.weight", Role.EMBEDDING, Init.normal(0.02), text.vocabSize(), tw);
     layerNorm(out, "ln_final.", tw);
-    return Collections.unmodifiableList(out.list);
+    return out;
   }
 
   /** Total number of parameter elements (no allocation). */
@@ -84,7 +100,8 @@ public final class ClipParameters {
   }
 
   /**
-   * Allocates and initialises every parameter (see the class comment) with zero gradients.
+   * Allocates and initialises every parameter (see the class comment) with zero gradients, and every
+   * buffer of {@link #buffers} (floating-point ones in {@code dataType}, counters in INT64).
    * Deterministic: each tensor draws from its own {@link Random} seeded from {@code seed} and its name,
    * so a tensor's values depend only on the seed, its name and its spec.
    *
@@ -94,6 +111,9 @@ public final class ClipParameters {
     var set = new ParameterSet();
     for (ParameterSpec spec : specs(config)) {
       set.add(spec.name(), allocate(spec, seed, dataType));
+    }
+    for (BufferSpec spec : buffers(config)) {
+      set.addBuffer(spec.name(), spec.allocate(dataType));
     }
     return set;
   }
@@ -222,6 +242,9 @@ public final class ClipParameters {
   private static void batchNorm(Specs out, String p, long channels, double gain) {
     out.add(p + "weight", Role.GAIN, Init.constant(gain), channels);
     out.add(p + "bias", Role.BIAS, Init.constant(0), channels);
+    out.buffers.add(new BufferSpec(p + "running_mean", new long[] {channels}, false, 0));
+    out.buffers.add(new BufferSpec(p + "running_var", new long[] {channels}, false, 1));
+    out.buffers.add(new BufferSpec(p + "num_batches_tracked", new long[0], true, 0));
   }
 
   /** A bias-free convolution with PyTorch's default (Kaiming-uniform, a = sqrt 5) initialisation. */
@@ -230,8 +253,66 @@ public final class ClipParameters {
         outChannels, inChannels, kernel, kernel);
   }
 
+  /**
+   * One buffer of a CLIP model: state saved with the parameters but not trained by gradients (PyTorch's
+   * {@code register_buffer}), here the BatchNorm running statistics.
+   *
+   * @param name    OpenAI's {@code state_dict} name, e.g. {@code visual.bn1.running_mean}
+   * @param shape   PyTorch's shape ({@code []} for a scalar)
+   * @param counter whether it is an INT64 counter ({@code num_batches_tracked}) rather than a tensor in
+   *                the parameters' data type
+   * @param value   the initial value of every element
+   */
+  public record BufferSpec(String name, long[] shape, boolean counter, double value) {
+
+    /** Validates and copies the shape. */
+    public BufferSpec {
+      Objects.requireNonNull(name, "name");
+      shape = shape.clone();
+      for (long d : shape) {
+        if (d < 1) {
+          throw new IllegalArgumentException("Cannot create buffer " + name + " of shape " + Arrays.toString(shape)
+              + ": every dimension must be at least 1");
+        }
+      }
+    }
+
+    @Override
+    public long[] shape() {
+      return shape.clone();
+    }
+
+    /** The data type of the buffer in a model whose parameters are {@code parameterType}. */
+    public DataType dataType(DataType parameterType) {
+      return counter ? DataType.LONG : parameterType;
+    }
+
+    /** A fresh tensor filled with {@link #value()}. */
+    public INDArray allocate(DataType parameterType) {
+      DataType type = dataType(parameterType);
+      return shape.length == 0 ? Nd4j.scalar(type, value) : Nd4j.valueArrayOf(shape, value, type);
+    }
+
+    @Override
+    public boolean equals(Object o) {
+      return o instanceof BufferSpec b && name.equals(b.name) && Arrays.equals(shape, b.shape)
+          && counter == b.counter && Double.compare(value, b.value) == 0;
+    }
+
+    @Override
+    public int hashCode() {
+      return Objects.hash(name, Arrays.hashCode(shape), counter, value);
+    }
+
+    @Override
+    public String toString() {
+      return name + Arrays.toString(shape) + (counter ? " INT64" : "") + " = " + value;
+    }
+  }
+
   private static final class Specs {
     final List<ParameterSpec> list = new ArrayList<>();
+    final List<BufferSpec> buffers = new ArrayList<>();
 
     void add(String name, Role role, Init init, long... shape) {
       list.add(new ParameterSpec(name, shape, role, init));

@@ -2,9 +2,15 @@
  * Hand-written neural-network layers on raw ND4J operations, each with its forward and backward pass.
  *
  * <p>Layout: activations are batch-first, {@code [batch, seq, width]} (any leading dimensions are
- * allowed where a layer only acts on the last one), in C order. Weights keep PyTorch's layout
- * ({@code Linear.weight} is {@code [out, in]}), so parameters map one to one onto OpenAI's CLIP
- * {@code state_dict}.
+ * allowed where a layer only acts on the last one), in C order; the image layers of the modified ResNet
+ * ({@link dev.clipspark.training.nn.Conv2d}, {@link dev.clipspark.training.nn.BatchNorm2d},
+ * {@link dev.clipspark.training.nn.AvgPool2d}, {@link dev.clipspark.training.nn.Bottleneck}) take NCHW
+ * images, {@code [batch, channels, height, width]}, and
+ * {@link dev.clipspark.training.nn.ModifiedResNet} maps them to {@code [batch, embed_dim]}. BatchNorm
+ * running statistics are {@link dev.clipspark.training.nn.ParameterSet} buffers, updated in place by
+ * forward passes in training mode ({@link dev.clipspark.training.nn.Layer#setTraining}). Weights keep
+ * PyTorch's layout ({@code Linear.weight} is {@code [out, in]}, {@code Conv2d.weight}
+ * {@code [out, in, k, k]}), so parameters map one to one onto OpenAI's CLIP {@code state_dict}.
  *
  * <p>Contract of a {@link dev.clipspark.training.nn.Layer}: {@code forward} keeps what its backward
  * pass needs (references to its input and a few intermediates, so callers must not modify an input in

@@ -119,6 +119,46 @@ class ClipParametersTest {
       assertThat(params.gradient(s.name()).sumNumber().doubleValue()).isZero();
     }
     assertThat(params.elementCount()).isEqualTo(ClipParameters.count(config));
+    assertThat(params.bufferNames()).containsExactlyElementsOf(
+        ClipParameters.buffers(config).stream().map(ClipParameters.BufferSpec::name).toList());
+  }
+
+  /** One running mean, running variance and batch counter per BatchNorm, as in OpenAI's state_dict. */
+  @Test
+  void rn50ListsTheBatchNormRunningStatisticsAsBuffers() {
+    List<ClipParameters.BufferSpec> buffers = ClipParameters.buffers(ModelConfigs.load("RN50"));
+    // BatchNorms: 3 in the stem, 3 per bottleneck (3 + 4 + 6 + 3), 1 per stage's downsample branch.
+    assertThat(buffers).hasSize(3 * (3 + 3 * 16 + 4));
+    Map<String, ClipParameters.BufferSpec> byName = new HashMap<>();
+    buffers.forEach(b -> byName.put(b.name(), b));
+    assertThat(byName.get("visual.bn1.running_mean").shape()).containsExactly(32);
+    assertThat(byName.get("visual.layer1.0.downsample.1.running_var").shape()).containsExactly(256);
+    assertThat(byName.get("visual.layer4.2.bn3.running_var").shape()).containsExactly(2048);
+    assertThat(byName.get("visual.layer4.2.bn3.num_batches_tracked").shape()).isEmpty();
+    assertThat(byName.get("visual.layer4.2.bn3.num_batches_tracked").counter()).isTrue();
+    assertThat(byName).doesNotContainKey("visual.layer1.1.downsample.1.running_mean");
+    // Channels of all BatchNorms: stem 128, stages 1408, 3584, 10240, 11264 (by hand from the widths).
+    long statistics = buffers.stream().filter(b -> !b.counter()).mapToLong(b -> b.shape()[0]).sum();
+    assertThat(statistics).isEqualTo(2 * (128 + 1408 + 3584 + 10240 + 11264));
+    assertThat(ClipParameters.buffers(ModelConfigs.load("ViT-B-32"))).isEmpty();
+  }
+
+  @Test
+  void initialiseRegistersFreshRunningStatistics() {
+    ParameterSet p = ClipParameters.initialize(ModelConfigs.load("tiny-rn"), 3, DataType.FLOAT);
+    INDArray mean = p.buffer("visual.layer2.0.bn2.running_mean");
+    INDArray var = p.buffer("visual.layer2.0.bn2.running_var");
+    INDArray count = p.buffer("visual.layer2.0.bn2.num_batches_tracked");
+    assertThat(mean.shape()).containsExactly(32);
+    assertThat(mean.dataType()).isEqualTo(DataType.FLOAT);
+    assertThat(mean.amaxNumber().doubleValue()).isZero();
+    assertThat(var.minNumber().doubleValue()).isEqualTo(1.0);
+    assertThat(var.maxNumber().doubleValue()).isEqualTo(1.0);
+    assertThat(count.rank()).isZero();
+    assertThat(count.dataType()).isEqualTo(DataType.LONG);
+    assertThat(count.getLong(0)).isZero();
+    assertThat(p.contains("visual.layer2.0.bn2.running_mean")).isFalse();
+    assertThat(p.names()).noneMatch(n -> n.contains("running_") || n.contains("num_batches"));
   }
 
   @Test
