@@ -116,10 +116,10 @@ public final class TextTransformer implements Layer {
     for (int i = blocks.size() - 1; i >= 0; i--) {
       dx = blocks.get(i).backward(dx);
     }
-    dx = Linear.rows(dx, width).reshape('c', b, length * width);
+    INDArray dRows = Linear.rows(dx, width);
     params.gradient("positional_embedding").get(NDArrayIndex.interval(0, length), NDArrayIndex.all())
-        .addi(dx.sum(0).reshape('c', length, width));
-    tokenEmbedding.backward(dx);
+        .addi(dRows.reshape('c', b, length * width).sum(0).reshape('c', length, width));
+    tokenEmbedding.backward(dRows);
     pooled = null;
     endPositions = null;
     return null;
