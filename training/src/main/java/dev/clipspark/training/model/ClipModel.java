@@ -63,7 +63,7 @@ public final class ClipModel {
     if (vision.isResNet()) {
       // INTEGRATION POINT: the modified ResNet tower lives on another branch; wire it here as
       //   return new ModifiedResNet(params, "visual", vision, config.embedDim());
-      // (mind its prefix convention: VisionTransformer takes "visual", without the trailing dot).
+      // (both towers take the prefix without its trailing dot) and drop the exception below.
       throw new UnsupportedOperationException("Cannot build model " + config.name()
           + ": the ResNet image tower (vision.layers = " + vision.layers() + ") is not available in this build");
     }

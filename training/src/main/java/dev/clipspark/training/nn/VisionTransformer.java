@@ -79,6 +79,10 @@ public final class VisionTransformer implements Layer {
       throw new IllegalArgumentException(String.format("Cannot encode images of shape %s with %s: expected"
           + " [batch, 3, %d, %d]", Arrays.toString(images.shape()), prefix, imageSize, imageSize));
     }
+    if (images.dataType() != convWeight.dataType()) {
+      throw new IllegalArgumentException(String.format("Cannot encode %s images with %s: the parameters are %s",
+          images.dataType(), prefix, convWeight.dataType()));
+    }
     batch = images.size(0);
     long cells = (long) grid * grid;
     long tokens = cells + 1;

@@ -107,6 +107,8 @@ class VisionTransformerTest {
     var vit = new VisionTransformer(p, "visual", VIT, EMBED);
     assertThatThrownBy(() -> vit.forward(Nd4j.zeros(DataType.DOUBLE, 2, 3, 16, 16)))
         .hasMessage("Cannot encode images of shape [2, 3, 16, 16] with visual: expected [batch, 3, 8, 8]");
+    assertThatThrownBy(() -> vit.forward(Nd4j.zeros(DataType.FLOAT, 2, 3, IMAGE, IMAGE)))
+        .hasMessage("Cannot encode FLOAT images with visual: the parameters are DOUBLE");
     assertThatThrownBy(() -> vit.backward(Nd4j.zeros(DataType.DOUBLE, 2, EMBED)))
         .isInstanceOf(IllegalStateException.class)
         .hasMessage("Cannot run backward through visual: no forward pass");
