@@ -50,8 +50,9 @@ public final class LayerNorm implements Layer {
     INDArray x = Linear.rows(input, width);
     long n = x.size(0);
     INDArray centered = x.subColumnVector(x.mean(1).reshape(n, 1));
-    INDArray variance = centered.mul(centered).mean(1).reshape(n, 1);
-    inverseStd = Transforms.pow(variance.addi(eps), -0.5, false);
+    // Biased variance as |centered|^2 / width: one reduction, no squared temporary.
+    INDArray norms = centered.norm2(1).reshape(n, 1);
+    inverseStd = Transforms.pow(norms.muli(norms).divi(width).addi(eps), -0.5, false);
     normalized = centered.muliColumnVector(inverseStd);
     return normalized.mulRowVector(gain).addiRowVector(bias).reshape('c', inputShape);
   }
@@ -64,13 +65,16 @@ public final class LayerNorm implements Layer {
     long width = gain.size(0);
     INDArray dy = Linear.rows(gradOutput, width);
     long n = dy.size(0);
-    params.gradient(prefix + ".weight").addi(dy.mul(normalized).sum(0));
     params.gradient(prefix + ".bias").addi(dy.sum(0));
-    // dx = inverseStd * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * gain.
+    // dx = inverseStd * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * gain; one scratch array serves
+    // as dy * xhat (the gain's gradient), then g * xhat = (dy * xhat) * gain, then xhat * mean(g * xhat).
+    INDArray scratch = dy.mul(normalized);
+    params.gradient(prefix + ".weight").addi(scratch.sum(0));
+    INDArray meanGx = scratch.muliRowVector(gain).mean(1).reshape(n, 1);
     INDArray g = dy.mulRowVector(gain);
     INDArray meanG = g.mean(1).reshape(n, 1);
-    INDArray meanGx = g.mul(normalized).mean(1).reshape(n, 1);
-    INDArray dx = g.subiColumnVector(meanG).subi(normalized.mulColumnVector(meanGx)).muliColumnVector(inverseStd);
+    INDArray dx = g.subiColumnVector(meanG).subi(scratch.assign(normalized).muliColumnVector(meanGx))
+        .muliColumnVector(inverseStd);
     normalized = null;
     inverseStd = null;
     return dx.reshape('c', inputShape);

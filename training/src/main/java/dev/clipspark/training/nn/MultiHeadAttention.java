@@ -95,19 +95,17 @@ public final class MultiHeadAttention implements Layer {
     INDArray dMerged = outProj.backward(gradOutput);
     INDArray dHeads = dMerged.reshape('c', b, t, heads, d).permute(0, 2, 1, 3).dup('c').reshape('c', b * heads, t, d);
     INDArray dProbabilities = Nd4j.matmul(dHeads, v, null, false, true, false);
-    INDArray dv = Nd4j.matmul(probabilities, dHeads, null, true, false, false);
     // softmax backward: dS = P * (dP - rowsum(P * dP)); masked entries have P = 0.
     INDArray p2 = probabilities.reshape('c', b * heads * t, t);
     INDArray dp2 = dProbabilities.reshape('c', b * heads * t, t);
     INDArray rowDot = p2.mul(dp2).sum(1).reshape(p2.size(0), 1);
     INDArray dScores = dp2.subiColumnVector(rowDot).muli(p2).reshape('c', b * heads, t, t);
-    // q was scaled by 1/sqrt(d) before the product, so dq carries the same factor.
-    INDArray dq = Nd4j.matmul(dScores, k).muli(1.0 / Math.sqrt(d));
-    INDArray dk = Nd4j.matmul(dScores, q, null, true, false, false);
+    // dq, dk and dv are written straight into their contiguous blocks of dqkv.
     INDArray dqkv = Nd4j.createUninitialized(gradOutput.dataType(), 3, b * heads, t, d);
-    dqkv.get(NDArrayIndex.point(0)).assign(dq);
-    dqkv.get(NDArrayIndex.point(1)).assign(dk);
-    dqkv.get(NDArrayIndex.point(2)).assign(dv);
+    // q was scaled by 1/sqrt(d) before the product, so dq carries the same factor.
+    Nd4j.matmul(dScores, k, dqkv.get(NDArrayIndex.point(0)), false, false, false).muli(1.0 / Math.sqrt(d));
+    Nd4j.matmul(dScores, q, dqkv.get(NDArrayIndex.point(1)), true, false, false);
+    Nd4j.matmul(probabilities, dHeads, dqkv.get(NDArrayIndex.point(2)), true, false, false);
     // [3, b, h, t, d] -> [b, t, 3, h, d] = [b, t, 3 width]
     INDArray dIn = dqkv.reshape('c', 3, b, heads, t, d).permute(1, 3, 0, 2, 4).dup('c').reshape('c', b, t, 3 * width);
     q = null;

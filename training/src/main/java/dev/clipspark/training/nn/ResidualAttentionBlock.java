@@ -37,13 +37,14 @@ public final class ResidualAttentionBlock implements Layer {
 
   @Override
   public INDArray forward(INDArray x) {
-    INDArray h = x.add(attn.forward(ln1.forward(x)));
+    // The sublayers return fresh arrays, so the residual sums are taken in place on them.
+    INDArray h = attn.forward(ln1.forward(x)).addi(x);
     return h.addi(mlp(ln2.forward(h)));
   }
 
   @Override
   public INDArray backward(INDArray gradOutput) {
-    INDArray dh = gradOutput.add(ln2.backward(fc.backward(gelu.backward(proj.backward(gradOutput)))));
+    INDArray dh = ln2.backward(fc.backward(gelu.backward(proj.backward(gradOutput)))).addi(gradOutput);
     return dh.addi(ln1.backward(attn.backward(dh)));
   }
 

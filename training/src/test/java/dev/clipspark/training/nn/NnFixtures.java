@@ -120,6 +120,39 @@ final class NnFixtures {
         p.value(prefix + ".out_proj.bias").toDoubleVector());
   }
 
+  /** One sequence [t, width] through a pre-norm residual attention block {@code prefix}, by loops. */
+  static double[][] residualBlock(double[][] x, ParameterSet p, String prefix, int heads, boolean causal) {
+    double[][] h = plus(x, attention(layerNorm(x, p, prefix + ".ln_1"), p, prefix + ".attn", heads, causal));
+    double[][] hidden = linear(layerNorm(h, p, prefix + ".ln_2"), p.value(prefix + ".mlp.c_fc.weight").toDoubleMatrix(),
+        p.value(prefix + ".mlp.c_fc.bias").toDoubleVector());
+    for (double[] row : hidden) {
+      for (int j = 0; j < row.length; j++) {
+        row[j] = quickGelu(row[j]);
+      }
+    }
+    return plus(h, linear(hidden, p.value(prefix + ".mlp.c_proj.weight").toDoubleMatrix(),
+        p.value(prefix + ".mlp.c_proj.bias").toDoubleVector()));
+  }
+
+  /** Rows through the LayerNorm {@code prefix} of {@code p} (default epsilon), by loops. */
+  static double[][] layerNorm(double[][] x, ParameterSet p, String prefix) {
+    return layerNorm(x, p.value(prefix + ".weight").toDoubleVector(), p.value(prefix + ".bias").toDoubleVector(),
+        LayerNorm.EPS_DEFAULT);
+  }
+
+  /** x [n, in] times m [in, out], by loops. */
+  static double[][] times(double[][] x, double[][] m) {
+    double[][] y = new double[x.length][m[0].length];
+    for (int i = 0; i < x.length; i++) {
+      for (int o = 0; o < m[0].length; o++) {
+        for (int k = 0; k < m.length; k++) {
+          y[i][o] += x[i][k] * m[k][o];
+        }
+      }
+    }
+    return y;
+  }
+
   /** Rows of a [batch, seq, width] tensor's batch entry {@code b}. */
   static double[][] sequence(INDArray x, int b) {
     return x.slice(b).toDoubleMatrix();
