@@ -22,21 +22,40 @@ class MainTest {
   @Test
   void topLevelHelpListsEverySubcommand() {
     assertThat(run("--help")).isZero();
-    assertThat(out.toString()).contains("demo", "build-queries", "build-dataset", "train-tokenizer", "bench");
+    assertThat(out.toString()).contains("demo", "build-queries", "build-dataset", "train-tokenizer", "train", "bench");
   }
 
   @Test
   void everySubcommandHasHelpWithConfAndSet() {
-    for (String cmd : new String[] {"demo", "build-queries", "build-dataset", "train-tokenizer"}) {
+    for (String cmd : new String[] {"demo", "build-queries", "build-dataset", "train-tokenizer", "train"}) {
       out.getBuffer().setLength(0);
       assertThat(run(cmd, "--help")).as(cmd).isZero();
       assertThat(out.toString()).as(cmd).contains("--conf", "--set", "--master");
     }
-    for (String bench : new String[] {"images", "matcher"}) {
+    for (String bench : new String[] {"images", "matcher", "train"}) {
       out.getBuffer().setLength(0);
       assertThat(run("bench", bench, "--help")).isZero();
       assertThat(out.toString()).contains("--json", "--conf", "--set");
     }
+  }
+
+  @Test
+  void trainRefusesAnUnknownModelBeforeSpark() {
+    assertThat(run("train", "--data", ".", "--model", "ViT-X-99", "--out", "o")).isEqualTo(Main.USAGE);
+    assertThat(err.toString()).contains("ViT-X-99");
+  }
+
+  @Test
+  void trainRefusesABadTrainingSettingBeforeSpark() {
+    assertThat(run("train", "--data", ".", "--model", "tiny-vit", "--out", "o",
+        "--set", "train.batch-size=64", "--set", "train.micro-batch-size=48")).isEqualTo(Main.USAGE);
+    assertThat(err.toString()).contains("Cannot set train.micro-batch-size to 48: must divide train.batch-size 64");
+  }
+
+  @Test
+  void trainRefusesAMissingDataset() {
+    assertThat(run("train", "--data", "no/such/dataset", "--model", "tiny-vit", "--out", "o")).isEqualTo(Main.USAGE);
+    assertThat(err.toString()).contains("Cannot read --data no/such/dataset: no such file or directory");
   }
 
   @Test

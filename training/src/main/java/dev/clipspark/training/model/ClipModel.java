@@ -1,6 +1,7 @@
 package dev.clipspark.training.model;
 
 import dev.clipspark.training.nn.Layer;
+import dev.clipspark.training.nn.ModifiedResNet;
 import dev.clipspark.training.nn.ParameterSet;
 import dev.clipspark.training.nn.TextTransformer;
 import dev.clipspark.training.nn.VisionTransformer;
@@ -61,11 +62,7 @@ public final class ClipModel {
   private static Layer imageTower(ModelConfig config, ParameterSet params) {
     VisionConfig vision = config.vision();
     if (vision.isResNet()) {
-      // INTEGRATION POINT: the modified ResNet tower lives on another branch; wire it here as
-      //   return new ModifiedResNet(params, "visual", vision, config.embedDim());
-      // (both towers take the prefix without its trailing dot) and drop the exception below.
-      throw new UnsupportedOperationException("Cannot build model " + config.name()
-          + ": the ResNet image tower (vision.layers = " + vision.layers() + ") is not available in this build");
+      return new ModifiedResNet(params, "visual", vision, config.embedDim());
     }
     return new VisionTransformer(params, "visual", vision, config.embedDim());
   }

@@ -4,12 +4,10 @@ import dev.clipspark.training.model.ClipModel;
 import dev.clipspark.training.model.ClipParameters;
 import dev.clipspark.training.model.ModelConfig;
 import dev.clipspark.training.model.ModelFlops;
-import dev.clipspark.training.model.ParameterSpec;
 import dev.clipspark.training.nn.ParameterSet;
 import dev.clipspark.training.optim.AdamW;
 import java.util.Random;
 import java.util.Set;
-import java.util.stream.Collectors;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -67,8 +65,7 @@ public final class TrainBenchmark {
     ParameterSet params = ClipParameters.initialize(config, seed, DataType.FLOAT);
     ClipModel model = ClipModel.create(config, params);
     model.setTraining(true);
-    Set<String> decayed = ClipParameters.specs(config).stream()
-        .filter(s -> s.role() == ParameterSpec.Role.WEIGHT).map(ParameterSpec::name).collect(Collectors.toSet());
+    Set<String> decayed = AdamW.decayedNames(ClipParameters.specs(config));
     var optimizer = new AdamW(params, decayed, TrainOptions.BETA1_DEFAULT, TrainOptions.BETA2_DEFAULT,
         TrainOptions.EPS_DEFAULT, TrainOptions.WEIGHT_DECAY_DEFAULT);
     var step = new TrainStep(model, microBatch);

@@ -55,7 +55,7 @@ public final class TrainStep {
     model.parameters().zeroGradients();
     if (n == microBatch) {
       ClipModel.Step step = model.forwardBackward(images, tokens);
-      return new Result(step.loss(), step.accuracy());
+      return new Result(step.loss(), step.imageToTextAccuracy());
     }
     int parts = (int) (n / microBatch);
     INDArray imageFeatures = null;

@@ -1,7 +1,9 @@
 package dev.clipspark.training.trainer;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.clipspark.training.checkpoint.Checkpoint;
 import dev.clipspark.training.checkpoint.Checkpoints;
+import dev.clipspark.training.checkpoint.OptimizerState;
 import dev.clipspark.training.data.Batch;
 import dev.clipspark.training.data.DataPosition;
 import dev.clipspark.training.data.ImagePreprocessor;
@@ -9,7 +11,6 @@ import dev.clipspark.training.data.TrainingData;
 import dev.clipspark.training.model.ClipModel;
 import dev.clipspark.training.model.ClipParameters;
 import dev.clipspark.training.model.ModelConfig;
-import dev.clipspark.training.model.ParameterSpec;
 import dev.clipspark.training.nn.ParameterSet;
 import dev.clipspark.training.optim.AdamW;
 import dev.clipspark.training.optim.GradientClipping;
@@ -24,7 +25,6 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.function.Consumer;
-import java.util.stream.Collectors;
 import org.apache.hadoop.conf.Configuration;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.factory.Nd4j;
@@ -78,7 +78,7 @@ public final class Trainer {
       Nd4j.getEnvironment().setMaxThreads(options.threads());
       Nd4j.getEnvironment().setMaxMasterThreads(options.threads());
     }
-    var resumed = Checkpoints.loadLatest(request.outDir(), conf);
+    var resumed = Checkpoints.loadLatest(request.outDir(), DataType.FLOAT, conf);
     ModelConfig config;
     ParameterSet params;
     String tokenizerFile;
@@ -87,7 +87,7 @@ public final class Trainer {
     DataPosition position;
     if (resumed.isPresent()) {
       var ckpt = resumed.get();
-      config = ckpt.modelConfig();
+      config = ckpt.model();
       if (request.model() != null && !request.model().equals(config)) {
         throw new IllegalArgumentException(String.format(
             "Cannot resume %s with model %s: its checkpoints hold model %s; use another --out to start a new run",
@@ -98,7 +98,7 @@ public final class Trainer {
       requireSame(request.outDir(), TrainOptions.BATCH_SIZE, options.batchSize(), state.get("batch_size"));
       requireSame(request.outDir(), TrainOptions.SEED, options.seed(), state.get("seed"));
       params = ckpt.parameters();
-      tokenizerFile = ckpt.tokenizerFile();
+      tokenizerFile = ckpt.tokenizerMerges();
       vocab = ((Number) state.get("tokenizer_vocab_size")).intValue();
       step = ckpt.step();
       position = new DataPosition(((Number) state.get("epoch")).intValue(),
@@ -125,10 +125,10 @@ public final class Trainer {
     }
     ClipModel model = ClipModel.create(config, params);
     model.setTraining(true);
-    Set<String> decayed = ClipParameters.specs(config).stream()
-        .filter(s -> s.role() == ParameterSpec.Role.WEIGHT).map(ParameterSpec::name).collect(Collectors.toSet());
+    Set<String> decayed = AdamW.decayedNames(ClipParameters.specs(config));
     var optimizer = new AdamW(params, decayed, options.beta1(), options.beta2(), options.eps(), options.weightDecay());
-    resumed.ifPresent(c -> optimizer.restore(c.optimizerStepCount(), c.firstMoments(), c.secondMoments()));
+    resumed.ifPresent(c -> c.optimizer().orElseThrow(() -> new IllegalStateException(
+        "Cannot resume from " + c.directory() + ": it holds no optimizer state")).restoreInto(optimizer));
 
     int imageSize = config.vision().imageSize();
     try (TrainingData data = TrainingData.builder()
@@ -231,8 +231,8 @@ public final class Trainer {
           state.put("sample_in_epoch", data.position().sampleInEpoch());
           state.put("loss", result.loss());
           state.put("skipped_steps", skipped);
-          lastCheckpoint = Checkpoints.save(request.outDir(), step, config, params, optimizer, state, tokenizerFile,
-              options.keepCheckpoints(), conf).toString();
+          lastCheckpoint = Checkpoints.save(request.outDir(), new Checkpoint(step, state, config, tokenizerFile, params,
+              OptimizerState.of(optimizer)), options.keepCheckpoints(), conf).toString();
         }
         if (step == options.failAtStep()) {
           throw new IllegalStateException(String.format(Locale.ROOT,

@@ -29,7 +29,11 @@ class ClipModelTest {
 
   /** A tiny model in double with every tensor jittered, so that no gain is exactly 1 nor any bias 0. */
   private static ClipModel tinyModel(long seed) {
-    ParameterSet params = ClipParameters.initialize(TINY, seed, DataType.DOUBLE);
+    return tinyModel(TINY, seed);
+  }
+
+  private static ClipModel tinyModel(ModelConfig config, long seed) {
+    ParameterSet params = ClipParameters.initialize(config, seed, DataType.DOUBLE);
     var r = new Random(seed);
     for (String name : params.names()) {
       INDArray v = params.value(name);
@@ -37,19 +41,36 @@ class ClipModelTest {
         v.addi(normal(r, 0.1, v.shape()));
       }
     }
-    return ClipModel.create(TINY, params);
+    return ClipModel.create(config, params);
   }
 
   @Test
   void everyGradientOfAStepMatchesFiniteDifferencesOfTheLoss() {
-    ClipModel model = tinyModel(1);
+    ClipModel model = tinyModel(TINY, 1);
+    List<String> failures = finiteDifferenceMismatches(model, normal(new Random(2), 1, 4, 3, 8, 8), new Random(2));
+    assertThat(failures).as("gradient mismatches").isEmpty();
+  }
+
+  @Test
+  void theResNetModelsGradientsMatchFiniteDifferencesToo() {
+    // Stem, one bottleneck per stage, BatchNorm in training mode over the batch of 4, attention pooling.
+    var resNet = new ModelConfig("tiny-rn-test", 8, VisionConfig.resNet(32, List.of(1, 1, 1, 1), 8, 64), TEXT);
+    ClipModel model = tinyModel(resNet, 11);
+    model.setTraining(true);
+    List<String> failures = finiteDifferenceMismatches(model, normal(new Random(12), 1, 4, 3, 32, 32), new Random(13));
+    // A step of 1e-6 can move a ReLU input across 0, where the loss has a kink and the central difference is
+    // off; such crossings are rare, a wrong gradient fails everywhere.
+    int checked = ClipParameters.specs(resNet).size() * SAMPLES;
+    assertThat(failures.size()).as("gradient mismatches: %s", failures).isLessThanOrEqualTo(checked / 50);
+    assertThat(failures).noneMatch(f -> f.startsWith("logit_scale") || f.startsWith("visual.attnpool"));
+  }
+
+  /** Central differences of the loss for sampled elements of every tensor; the mismatching ones. */
+  private static List<String> finiteDifferenceMismatches(ClipModel model, INDArray images, Random r) {
     ParameterSet params = model.parameters();
-    var r = new Random(2);
-    INDArray images = normal(r, 1, 4, 3, 8, 8);
     INDArray tokens = Nd4j.createFromArray(TOKENS);
     params.zeroGradients();
     model.forwardBackward(images, tokens);
-
     var failures = new ArrayList<String>();
     int tensors = 0;
     double h = 1e-6;
@@ -71,8 +92,8 @@ class ClipModelTest {
       }
       tensors++;
     }
-    assertThat(failures).as("gradient mismatches").isEmpty();
-    assertThat(tensors).isEqualTo(ClipParameters.specs(TINY).size());
+    assertThat(tensors).isEqualTo(ClipParameters.specs(model.config()).size());
+    return failures;
   }
 
   @Test
@@ -129,16 +150,10 @@ class ClipModelTest {
   }
 
   @Test
-  void rejectsUnpairedBatchesAndResNetTowers() {
+  void rejectsUnpairedBatches() {
     ClipModel model = tinyModel(8);
     assertThatThrownBy(() -> model.forwardBackward(normal(new Random(9), 1, 3, 3, 8, 8), Nd4j.createFromArray(TOKENS)))
         .hasMessage("Cannot train on 3 images and 4 texts: every image needs exactly one text");
-    var resNet = new ModelConfig("tiny-rn-test", 8, VisionConfig.resNet(64, List.of(1, 1, 1, 1), 8, 8), TEXT);
-    ParameterSet params = ClipParameters.initialize(resNet, 1, DataType.FLOAT);
-    assertThatThrownBy(() -> ClipModel.create(resNet, params))
-        .isInstanceOf(UnsupportedOperationException.class)
-        .hasMessage("Cannot build model tiny-rn-test: the ResNet image tower (vision.layers = [1, 1, 1, 1]) is not"
-            + " available in this build");
   }
 
   private static double loss(ClipModel model, INDArray images, INDArray tokens) {
