@@ -72,9 +72,10 @@ class TrainLearnsTest {
     run = dir.resolve("run").toString();
     var out = new StringWriter();
     clip(out, "train", "--data", dataset, "--model", "tiny-vit", "--tokenizer", merges, "--out", run,
-        "--conf", conf, "--set", "tokenizer.vocab-size=600", "--set", "train.epochs=6", "--set", "train.log-every=10",
+        "--conf", conf, "--set", "tokenizer.vocab-size=600", "--set", "train.epochs=12", "--set", "train.learning-rate=3e-3", "--set", "train.log-every=10",
         "--set", "train.checkpoint-every=50", "--master", "local[2]");
     trainOutput = out.toString();
+    System.out.println(trainOutput);
   }
 
   @Test
