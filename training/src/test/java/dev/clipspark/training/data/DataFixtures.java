@@ -21,7 +21,7 @@ import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
 
 /** Test helpers: a local Spark session and real datasets built by the dataset builder. */
-final class DataFixtures {
+public final class DataFixtures {
 
   /** The synthetic source's shape names: as queries they admit every synthetic pair. */
   static final List<String> SHAPES = List.of("circle", "square", "triangle", "star", "cross", "ring");
@@ -29,7 +29,7 @@ final class DataFixtures {
   private DataFixtures() {}
 
   /** A local[2] session without UI; stop it in {@code @AfterAll}. */
-  static SparkSession spark(String name) {
+  public static SparkSession spark(String name) {
     return SparkSession.builder()
         .master("local[2]")
         .appName(name)
@@ -44,7 +44,7 @@ final class DataFixtures {
    * Builds a dataset of {@code count} synthetic pairs stored at {@code side} pixels, {@code shardRows} rows a
    * shard, into {@code dir/name}, and returns the dataset directory.
    */
-  static String synthetic(SparkSession spark, Path dir, String name, int count, int side, int shardRows) {
+  public static String synthetic(SparkSession spark, Path dir, String name, int count, int side, int shardRows) {
     String queries = dir.resolve(name + "-queries").toString();
     var rows = new ArrayList<Row>();
     for (int i = 0; i < SHAPES.size(); i++) {
