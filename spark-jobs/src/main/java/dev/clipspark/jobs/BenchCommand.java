@@ -24,7 +24,8 @@ import picocli.CommandLine.Option;
 @Command(
     name = "bench",
     mixinStandardHelpOptions = true,
-    description = "Benchmarks (one thread; run under 'taskset -c 0' for a one-core figure).",
+    description = "Benchmarks: matcher and images on one thread (run under 'taskset -c 0' for a one-core figure),"
+        + " train on the whole machine.",
     subcommands = {BenchCommand.Matcher.class, BenchCommand.Images.class, BenchCommand.Train.class})
 final class BenchCommand implements Runnable {
 
@@ -114,7 +115,7 @@ final class BenchCommand implements Runnable {
   @Command(name = "train", mixinStandardHelpOptions = true,
       description = {"One CLIP training step (forward, loss, backward, AdamW) on synthetic inputs: samples per second",
           "and model FLOP utilisation, the step's matrix-product FLOPs per second over this process's measured",
-          "single-precision GEMM rate. Uses all cores unless --threads is given."})
+          "single-precision GEMM rate (GEMMs on all cores through BLAS)."})
   static final class Train implements Callable<Integer> {
     @Mixin Output output;
     @Mixin SettingsOptions settings;
@@ -137,7 +138,9 @@ final class BenchCommand implements Runnable {
     @Option(names = "--warmup", defaultValue = "1", description = "Untimed steps first (default: ${DEFAULT-VALUE}).")
     int warmup;
 
-    @Option(names = "--threads", defaultValue = "0", description = "ND4J threads (default: ND4J's choice).")
+    @Option(names = "--threads", defaultValue = "1",
+        description = "ND4J element-wise threads, as train.threads (0: ND4J's choice; default: ${DEFAULT-VALUE})."
+            + " Matrix products use all cores through BLAS either way.")
     int threads;
 
     @Override

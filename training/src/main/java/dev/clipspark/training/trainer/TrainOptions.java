@@ -35,7 +35,8 @@ import java.io.Serializable;
  * @param cropMaxScale largest crop area as a fraction of the image
  * @param decodeThreads background threads decoding and augmenting images
  * @param shuffleBuffer samples mixed by the seeded shuffle buffer
- * @param threads ND4J (OpenMP) threads for the step; 0 leaves ND4J's default
+ * @param threads ND4J element-wise (OpenMP) threads for the step; 0 leaves ND4J's default; matrix products use
+ *     the BLAS library's threads regardless
  * @param failAtStep test hook: the run fails on purpose after finishing this step (0: never)
  */
 public record TrainOptions(
@@ -153,8 +154,8 @@ public record TrainOptions(
   public static final int SHUFFLE_BUFFER_DEFAULT = 4096;
   /** ND4J threads. */
   public static final String THREADS = "train.threads";
-  /** Default of {@link #THREADS}: ND4J's own choice. */
-  public static final int THREADS_DEFAULT = 0;
+  /** Default of {@link #THREADS}: one (element-wise kernels are memory-bound; see docs/benchmarks.md). */
+  public static final int THREADS_DEFAULT = 1;
   /** Test hook. */
   public static final String FAIL_AT_STEP = "train.debug.fail-at-step";
   /** Default of {@link #FAIL_AT_STEP}: never. */
