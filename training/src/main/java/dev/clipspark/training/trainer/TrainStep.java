@@ -52,6 +52,7 @@ public final class TrainStep {
       throw new IllegalArgumentException(
           "Cannot split a batch of " + n + " into micro-batches of " + microBatch + ": must divide it");
     }
+    reclaimNativeMemory();
     model.parameters().zeroGradients();
     if (n == microBatch) {
       ClipModel.Step step = model.forwardBackward(images, tokens);
@@ -79,6 +80,17 @@ public final class TrainStep {
       model.backwardText(slice(loss.gradText(), i).dup('c'));
     }
     return new Result(loss.loss(), loss.imageToTextAccuracy());
+  }
+
+  /**
+   * ND4J's arrays hold native memory that is freed only when the garbage collector finds them unreachable;
+   * the activations and temporaries of a step are such garbage once it ends, but the Java heap barely grows,
+   * so a collection may not come for many steps and each step would touch fresh memory. One explicit
+   * collection per step (a few tens of milliseconds on the small heap) returns that memory for the next step
+   * to reuse.
+   */
+  private static void reclaimNativeMemory() {
+    System.gc();
   }
 
   private INDArray slice(INDArray a, int part) {
