@@ -65,6 +65,22 @@ class ClipLauncherIT {
     assertThat(out.resolve("tokenizer/merges.txt.gz")).isRegularFile();
     assertThat(run.output()).contains("BPE merges learned");
 
+    // Step 5: the tiny model trained on the dataset, its loss falling from about ln(64).
+    assertThat(run.output()).contains("5/5 training tiny-vit").contains("step 25/248 epoch 0 loss ");
+    var curve = java.util.regex.Pattern.compile("loss (\\d+\\.\\d+) at step 1 -> (\\d+\\.\\d+) at step 248")
+        .matcher(run.output());
+    assertThat(curve.find()).as(run.output()).isTrue();
+    assertThat(Double.parseDouble(curve.group(2))).isLessThan(Double.parseDouble(curve.group(1)) * 0.7);
+    assertThat(out.resolve("train/checkpoints/latest")).isRegularFile();
+    assertThat(out.resolve("train/checkpoints/step-0000000248/checkpoint.json")).isRegularFile();
+    assertThat(Files.readAllLines(out.resolve("train/metrics.jsonl"))).hasSizeGreaterThan(5);
+
+    // A second train on the same --out resumes from the newest checkpoint (the model and tokenizer come from it).
+    Run more = clip(dir, "train", "--data", out.resolve("dataset").toString(), "--out", out.resolve("train").toString(),
+        "--conf", new java.io.File("../conf/demo.conf").getAbsolutePath(), "--set", "train.epochs=9");
+    assertThat(more.code()).as(more.output()).isZero();
+    assertThat(more.output()).contains("Resuming").contains("step 248, epoch 8").contains("from step 248 to 279");
+
     // The tokenizer trainer on its own, on the demo's dataset, with a vocabulary the captions cannot fill.
     Path merges = dir.resolve("merges.txt");
     Run tok = clip(dir, "train-tokenizer", "--data", out.resolve("dataset").toString(), "--out", merges.toString(),
