@@ -98,74 +98,13 @@ final class Resampler {
     return (byte) (v < 0 ? 0 : Math.min(v, 255));
   }
 
-  /**
-   * Weights mapping the source window {@code [start, start + length)} of an axis of {@code srcSize} pixels
-   * onto {@code outSize} output pixels.
-   */
+  /** {@link ResampleWeights} in fixed point. */
   static Coeffs coeffs(int srcSize, double start, double length, int outSize) {
-    double scale = length / outSize;
-    boolean area = scale >= 1.0;
-    int taps = area ? (int) Math.ceil(scale) + 2 : 4;
-    int[] first = new int[outSize];
-    int[] count = new int[outSize];
-    int[] weights = new int[outSize * taps];
-    double[] w = new double[taps];
-    for (int i = 0; i < outSize; i++) {
-      int lo;
-      int hi;
-      if (area) {
-        double a = start + i * scale;
-        double b = a + scale;
-        lo = Math.max(0, (int) Math.floor(a));
-        hi = Math.min(srcSize, (int) Math.ceil(b));
-        for (int j = lo; j < hi; j++) {
-          w[j - lo] = Math.max(0.0, Math.min(b, j + 1) - Math.max(a, j));
-        }
-      } else {
-        double centre = start + (i + 0.5) * scale - 0.5;
-        int j0 = (int) Math.floor(centre) - 1;
-        lo = Math.max(0, j0);
-        hi = Math.min(srcSize, j0 + 4);
-        for (int j = lo; j < hi; j++) {
-          w[j - lo] = cubic(centre - j);
-        }
-      }
-      if (hi <= lo) { // a window entirely outside the image: take the nearest edge pixel
-        lo = Math.min(Math.max(0, lo), srcSize - 1);
-        hi = lo + 1;
-        w[0] = 1.0;
-      }
-      // drop zero-weight taps at either end (float round-off at exact pixel boundaries)
-      while (hi - lo > 1 && Math.abs(w[0]) <= 1e-12) {
-        System.arraycopy(w, 1, w, 0, hi - lo - 1);
-        lo++;
-      }
-      while (hi - lo > 1 && Math.abs(w[hi - lo - 1]) <= 1e-12) {
-        hi--;
-      }
-      double sum = 0;
-      for (int j = 0; j < hi - lo; j++) {
-        sum += w[j];
-      }
-      first[i] = lo;
-      count[i] = hi - lo;
-      for (int j = 0; j < hi - lo; j++) {
-        weights[i * taps + j] = (int) Math.round(w[j] / sum * ONE);
-      }
+    ResampleWeights r = ResampleWeights.of(srcSize, start, length, outSize);
+    int[] weights = new int[r.weights().length];
+    for (int i = 0; i < weights.length; i++) {
+      weights[i] = (int) Math.round(r.weights()[i] * ONE);
     }
-    return new Coeffs(first, count, weights, taps);
-  }
-
-  /** Catmull-Rom cubic convolution kernel ({@code a = -0.5}). */
-  private static double cubic(double x) {
-    double a = -0.5;
-    x = Math.abs(x);
-    if (x < 1) {
-      return ((a + 2) * x - (a + 3)) * x * x + 1;
-    }
-    if (x < 2) {
-      return (((x - 5) * x + 8) * x - 4) * a;
-    }
-    return 0;
+    return new Coeffs(r.first(), r.count(), weights, r.taps());
   }
 }

@@ -1,5 +1,6 @@
 package dev.clipspark.training.data;
 
+import dev.clipspark.dataset.image.ResampleWeights;
 import java.awt.image.BufferedImage;
 import java.awt.image.ColorModel;
 import java.awt.image.ComponentColorModel;
@@ -379,71 +380,14 @@ public final class ImagePreprocessor {
       this.taps = taps;
     }
 
-    /** Weights mapping the source window {@code [start, start + length)} of {@code srcSize} pixels to {@code out}. */
+    /** {@link ResampleWeights} as floats. */
     static Coeffs of(int srcSize, double start, double length, int out) {
-      double scale = length / out;
-      boolean area = scale >= 1.0;
-      int taps = area ? (int) Math.ceil(scale) + 2 : 4;
-      int[] first = new int[out];
-      int[] count = new int[out];
-      float[] weights = new float[out * taps];
-      double[] w = new double[taps];
-      for (int i = 0; i < out; i++) {
-        int lo;
-        int hi;
-        if (area) {
-          double a = start + i * scale;
-          double b = a + scale;
-          lo = Math.max(0, (int) Math.floor(a));
-          hi = Math.min(srcSize, (int) Math.ceil(b));
-          for (int j = lo; j < hi; j++) {
-            w[j - lo] = Math.max(0.0, Math.min(b, j + 1) - Math.max(a, j));
-          }
-        } else {
-          double centre = start + (i + 0.5) * scale - 0.5;
-          int j0 = (int) Math.floor(centre) - 1;
-          lo = Math.max(0, j0);
-          hi = Math.min(srcSize, j0 + 4);
-          for (int j = lo; j < hi; j++) {
-            w[j - lo] = cubic(centre - j);
-          }
-        }
-        if (hi <= lo) { // a window outside the image: the nearest edge pixel
-          lo = Math.min(Math.max(0, lo), srcSize - 1);
-          hi = lo + 1;
-          w[0] = 1.0;
-        }
-        while (hi - lo > 1 && Math.abs(w[0]) <= 1e-12) { // zero-weight taps from exact pixel boundaries
-          System.arraycopy(w, 1, w, 0, hi - lo - 1);
-          lo++;
-        }
-        while (hi - lo > 1 && Math.abs(w[hi - lo - 1]) <= 1e-12) {
-          hi--;
-        }
-        double sum = 0;
-        for (int j = 0; j < hi - lo; j++) {
-          sum += w[j];
-        }
-        first[i] = lo;
-        count[i] = hi - lo;
-        for (int j = 0; j < hi - lo; j++) {
-          weights[i * taps + j] = (float) (w[j] / sum);
-        }
+      ResampleWeights r = ResampleWeights.of(srcSize, start, length, out);
+      float[] weights = new float[r.weights().length];
+      for (int i = 0; i < weights.length; i++) {
+        weights[i] = (float) r.weights()[i];
       }
-      return new Coeffs(first, count, weights, taps);
-    }
-
-    /** The Catmull-Rom cubic convolution kernel ({@code a = -0.5}). */
-    private static double cubic(double x) {
-      double a = -0.5;
-      x = Math.abs(x);
-      if (x < 1) {
-        return ((a + 2) * x - (a + 3)) * x * x + 1;
-      }
-      if (x < 2) {
-        return (((x - 5) * x + 8) * x - 4) * a;
-      }
-      return 0;
+      return new Coeffs(r.first(), r.count(), weights, r.taps());
     }
   }
 }
