@@ -12,7 +12,8 @@ import java.util.Objects;
  * @param vision   the image tower
  * @param text     the text tower
  */
-public record ModelConfig(String name, int embedDim, VisionConfig vision, TextConfig text) {
+public record ModelConfig(String name, int embedDim, VisionConfig vision, TextConfig text)
+    implements java.io.Serializable {
 
   /** Key of {@link #embedDim()}; required, as in open_clip. */
   public static final String EMBED_DIM = "embed_dim";

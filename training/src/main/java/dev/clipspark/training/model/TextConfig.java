@@ -10,7 +10,7 @@ package dev.clipspark.training.model;
  * @param heads         attention heads; must divide {@code width}
  * @param layers        transformer blocks
  */
-public record TextConfig(int contextLength, int vocabSize, int width, int heads, int layers) {
+public record TextConfig(int contextLength, int vocabSize, int width, int heads, int layers) implements java.io.Serializable {
 
   /** Key of {@link #contextLength()}. */
   public static final String CONTEXT_LENGTH = "context_length";

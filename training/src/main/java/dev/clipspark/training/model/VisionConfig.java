@@ -17,7 +17,8 @@ import java.util.List;
  * @param patchSize  ViT: side in pixels of the square patches; unused by the ResNet
  * @param headWidth  width of one attention head (ViT blocks, ResNet attention pooling)
  */
-public record VisionConfig(int imageSize, List<Integer> layers, int width, int patchSize, int headWidth) {
+public record VisionConfig(int imageSize, List<Integer> layers, int width, int patchSize, int headWidth)
+    implements java.io.Serializable {
 
   /** Key of {@link #imageSize()}. */
   public static final String IMAGE_SIZE = "image_size";

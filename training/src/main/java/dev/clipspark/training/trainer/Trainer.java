@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.clipspark.training.checkpoint.Checkpoint;
 import dev.clipspark.training.checkpoint.Checkpoints;
 import dev.clipspark.training.checkpoint.OptimizerState;
+import dev.clipspark.training.collective.Collective;
 import dev.clipspark.training.data.Batch;
 import dev.clipspark.training.data.DataPosition;
 import dev.clipspark.training.data.ImagePreprocessor;
@@ -44,6 +45,9 @@ public final class Trainer {
   /** File of one JSON record per logged step in the output directory. */
   public static final String METRICS_FILE = "metrics.jsonl";
 
+  /** Columns of the similarity matrix a worker holds at once in the sharded loss. */
+  static final int LOSS_TILE = 1024;
+
   private static final ObjectMapper JSON = new ObjectMapper();
 
   /**
@@ -55,7 +59,8 @@ public final class Trainer {
    * @param tokenizerVocabSize tokens of that tokenizer ({@code tokenizer.vocab-size})
    * @param outDir output directory: {@code checkpoints/}, {@code metrics.jsonl}
    */
-  public record Request(String dataset, ModelConfig model, String tokenizer, int tokenizerVocabSize, String outDir) {
+  public record Request(String dataset, ModelConfig model, String tokenizer, int tokenizerVocabSize, String outDir)
+      implements java.io.Serializable {
     /** Checks the fields that are always required. */
     public Request {
       Objects.requireNonNull(dataset, "dataset");
@@ -73,6 +78,35 @@ public final class Trainer {
    */
   public static TrainSummary run(Request request, TrainOptions options, Configuration conf,
       Consumer<String> progress) {
+    return run(request, options, conf, progress, null);
+  }
+
+  /**
+   * Runs (or resumes) this worker's part of a training run over the workers of {@code collective} (null: one
+   * worker). Every worker calls it with the same request and options; each streams its own slice of every
+   * global batch ({@code train.batch-size} must divide by the workers), the loss is exact over the global
+   * batch ({@link DistributedTrainStep}), every worker applies the same update, and rank 0 alone writes
+   * checkpoints, {@code metrics.jsonl} and progress lines. All workers resume from the same newest
+   * checkpoint, so the output directory must be on a file system they all see.
+   */
+  public static TrainSummary run(Request request, TrainOptions options, Configuration conf,
+      Consumer<String> progress, Collective collective) {
+    int rank = collective == null ? 0 : collective.rank();
+    int workers = collective == null ? 1 : collective.size();
+    if (options.batchSize() % workers != 0) {
+      throw new IllegalArgumentException(String.format(Locale.ROOT,
+          "Cannot set %s to %d: must be a multiple of the %d workers", TrainOptions.BATCH_SIZE, options.batchSize(),
+          workers));
+    }
+    int share = options.batchSize() / workers;
+    if (share % Math.min(options.effectiveMicroBatch(), share) != 0) {
+      throw new IllegalArgumentException(String.format(Locale.ROOT,
+          "Cannot set %s to %d: must divide each of the %d workers' %d samples", TrainOptions.MICRO_BATCH_SIZE,
+          options.microBatchSize(), workers, share));
+    }
+    if (rank != 0) {
+      progress = line -> { };
+    }
     Backends.check();
     if (options.threads() > 0) {
       Nd4j.getEnvironment().setMaxThreads(options.threads());
@@ -145,14 +179,20 @@ public final class Trainer {
         .optDecodeThreads(options.decodeThreads())
         .optShuffleBuffer(options.shuffleBuffer())
         .optStart(position)
+        .optRank(rank, workers)
         .build()) {
       long total = options.maxSteps() > 0 ? options.maxSteps() : options.epochs() * data.batchesPerEpoch();
       LearningRateSchedule schedule = options.schedule() == TrainOptions.Schedule.COSINE
           ? LearningRateSchedule.cosine(options.learningRate(), options.warmupSteps(), total)
           : LearningRateSchedule.constant(options.learningRate(), options.warmupSteps());
-      var metrics = new MetricsLog(request.outDir(), METRICS_FILE, conf);
-      metrics.truncateAfter(step);
-      var trainStep = new TrainStep(model, options.effectiveMicroBatch());
+      var metrics = rank == 0 ? new MetricsLog(request.outDir(), METRICS_FILE, conf) : null;
+      if (metrics != null) {
+        metrics.truncateAfter(step);
+      }
+      int local = options.batchSize() / workers;
+      var trainStep = new TrainStep(model, Math.min(options.effectiveMicroBatch(), local));
+      var distributedStep = collective == null ? null
+          : new DistributedTrainStep(model, collective, Math.min(options.effectiveMicroBatch(), local), LOSS_TILE);
       Map<String, Object> fixedState = new LinkedHashMap<>();
       fixedState.put("dataset", request.dataset());
       fixedState.put("batch_size", options.batchSize());
@@ -174,7 +214,8 @@ public final class Trainer {
       while (step < total) {
         Batch batch = data.next();
         double lr = schedule.at(step);
-        TrainStep.Result result = trainStep.run(batch.images(), batch.tokens());
+        TrainStep.Result result = distributedStep == null ? trainStep.run(batch.images(), batch.tokens())
+            : distributedStep.run(batch.images(), batch.tokens());
         step++;
         boolean finite = Double.isFinite(result.loss());
         double gradNorm = Double.NaN;
@@ -217,7 +258,9 @@ public final class Trainer {
           record.put("grad_norm", Double.isNaN(gradNorm) ? null : gradNorm);
           record.put("samples_per_second", rate);
           record.put("skipped_steps", skipped);
-          metrics.append(record);
+          if (metrics != null) {
+            metrics.append(record);
+          }
           progress.accept(String.format(Locale.ROOT,
               "step %d/%d epoch %d loss %.4f acc %.3f lr %.3g scale %.2f samples/s %.1f eta %s", step, total,
               data.position().epoch(), result.loss(), result.accuracy(), lr, Math.exp(model.logitScale()), rate,
@@ -231,8 +274,10 @@ public final class Trainer {
           state.put("sample_in_epoch", data.position().sampleInEpoch());
           state.put("loss", result.loss());
           state.put("skipped_steps", skipped);
-          lastCheckpoint = Checkpoints.save(request.outDir(), new Checkpoint(step, state, config, tokenizerFile, params,
-              OptimizerState.of(optimizer)), options.keepCheckpoints(), conf).toString();
+          if (rank == 0) {
+            lastCheckpoint = Checkpoints.save(request.outDir(), new Checkpoint(step, state, config, tokenizerFile,
+                params, OptimizerState.of(optimizer)), options.keepCheckpoints(), conf).toString();
+          }
         }
         if (step == options.failAtStep()) {
           throw new IllegalStateException(String.format(Locale.ROOT,
@@ -242,7 +287,7 @@ public final class Trainer {
       double seconds = (System.nanoTime() - started) / 1e9;
       double rate = (step - startStep) * (double) options.batchSize() / Math.max(seconds, 1e-9);
       return new TrainSummary(request.outDir(), config.name(), startStep, step, firstLoss, lastLoss, skipped, rate,
-          lastCheckpoint, metrics.file());
+          lastCheckpoint, new org.apache.hadoop.fs.Path(request.outDir(), METRICS_FILE).toString());
     }
   }
 

@@ -123,6 +123,37 @@ class TrainerTest {
   }
 
   @Test
+  void twoWorkersTrainLikeOneOnTheSameGlobalBatches() throws Exception {
+    String single = dir.resolve("k1").toString();
+    TrainSummary one = train(single, options("train.max-steps = 5\ntrain.checkpoint-every = 5"), new ArrayList<>());
+    String pair = dir.resolve("k2").toString();
+    var collectives = dev.clipspark.training.collective.Collectives.inProcess(2);
+    var pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+    try {
+      var futures = new ArrayList<java.util.concurrent.Future<TrainSummary>>();
+      for (var c : collectives) {
+        futures.add(pool.submit(() -> Trainer.run(new Trainer.Request(dataset, MODEL, merges, vocab, pair),
+            options("train.max-steps = 5\ntrain.checkpoint-every = 5"), CONF, l -> { }, c)));
+      }
+      TrainSummary rank0 = futures.get(0).get(300, java.util.concurrent.TimeUnit.SECONDS);
+      TrainSummary rank1 = futures.get(1).get(300, java.util.concurrent.TimeUnit.SECONDS);
+      assertThat(rank1.lastLoss()).isEqualTo(rank0.lastLoss());
+      assertThat(rank0.lastLoss()).isCloseTo(one.lastLoss(), org.assertj.core.api.Assertions.within(1e-4));
+    } finally {
+      pool.shutdownNow();
+      collectives.forEach(dev.clipspark.training.collective.Collective::close);
+    }
+    LoadedCheckpoint x = Checkpoints.loadLatest(single, CONF).orElseThrow();
+    LoadedCheckpoint y = Checkpoints.loadLatest(pair, CONF).orElseThrow();
+    assertThat(y.step()).isEqualTo(5);
+    for (String name : x.parameters().names()) {
+      INDArray want = x.parameters().value(name);
+      assertThat(y.parameters().value(name).sub(want).amaxNumber().doubleValue()).as(name)
+          .isLessThan(1e-4 * Math.max(1, want.amaxNumber().doubleValue()));
+    }
+  }
+
+  @Test
   void theLossFallsAndTheLogitScaleStaysClamped() {
     var log = new ArrayList<String>();
     TrainSummary s = train(dir.resolve("falls").toString(), options("train.max-steps = 21\ntrain.learning-rate = 3e-3\n"
