@@ -121,10 +121,10 @@ final class TcpRingCollective implements Collective {
     exchangeHeader(op, OP_ALL_GATHER, local, 0);
     long[] shape = local.shape().clone();
     shape[0] *= size;
-    INDArray result = Nd4j.create(local.dataType(), shape, 'c');
+    INDArray result = Nd4j.createUninitialized(local.dataType(), shape, 'c'); // every byte is written below
     ByteBuffer all = bytes(result);
     long chunk = local.length() * local.dataType().width();
-    slice(all, rank * chunk, chunk).put(bytes(local.dup('c')));
+    slice(all, rank * chunk, chunk).put(bytes(isPlain(local) ? local : local.dup('c')));
     for (int s = 0; s < size - 1; s++) {
       int send = Math.floorMod(rank - s, size);
       int recv = Math.floorMod(rank - s - 1, size);
