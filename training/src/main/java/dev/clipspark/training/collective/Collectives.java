@@ -1,5 +1,10 @@
 package dev.clipspark.training.collective;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -50,6 +55,64 @@ public final class Collectives {
       list.add(new InProcessCollective(group, r));
     }
     return List.copyOf(list);
+  }
+
+  /**
+   * This process's rank of a ring of K processes connected by TCP: it listens on {@code peers.get(rank)},
+   * connects to {@code peers.get((rank + 1) % K)} (retrying until the timeout while that peer starts) and
+   * accepts the connection of {@code peers.get((rank - 1 + K) % K)}. All-gather and all-reduce are
+   * bandwidth-optimal ring algorithms; broadcast streams along the ring; a barrier is a tiny all-reduce. A
+   * peer that closes or sends nothing for {@code timeout} fails the operation with a
+   * {@link CollectiveException} such as {@code Cannot allReduceSum on rank 0 of 3: peer 2 did not answer
+   * within PT30S}; the ring is then unusable. Blocks until both neighbours are connected. K = 1 opens no
+   * socket and behaves as {@link #local()}.
+   *
+   * @param rank    this process's rank, 0 to {@code size - 1}
+   * @param size    the number of processes K, at least 1
+   * @param peers   every rank's listening address, in rank order ({@code size} of them)
+   * @param timeout the longest wait for connecting, and for any progress of a send or receive, positive
+   */
+  public static Collective tcpRing(int rank, int size, List<InetSocketAddress> peers, Duration timeout) {
+    if (size < 1) {
+      throw new IllegalArgumentException("Cannot create a TCP ring of " + size + " ranks: must be at least 1");
+    }
+    if (rank < 0 || rank >= size) {
+      throw new IllegalArgumentException(
+          "Cannot create a TCP ring as rank " + rank + " of " + size + ": must be 0 to " + (size - 1));
+    }
+    if (peers == null || peers.size() != size) {
+      throw new IllegalArgumentException("Cannot create a TCP ring of " + size + " ranks with "
+          + (peers == null ? "no" : peers.size()) + " peer addresses: need one per rank");
+    }
+    requireTimeout(timeout);
+    return size == 1 ? local() : new TcpRingCollective(rank, size, peers, timeout);
+  }
+
+  /**
+   * K loopback addresses whose ports were free a moment ago (another program may take one before it is
+   * bound): for tests and benchmarks that run a ring's ranks as threads of one JVM.
+   */
+  public static List<InetSocketAddress> freeLoopbackAddresses(int k) {
+    var sockets = new ArrayList<ServerSocket>();
+    try {
+      var addresses = new ArrayList<InetSocketAddress>();
+      for (int i = 0; i < k; i++) {
+        var socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
+        sockets.add(socket);
+        addresses.add(new InetSocketAddress(InetAddress.getLoopbackAddress(), socket.getLocalPort()));
+      }
+      return List.copyOf(addresses);
+    } catch (IOException e) {
+      throw new UncheckedIOException("Cannot find " + k + " free loopback ports: " + e.getMessage(), e);
+    } finally {
+      for (var s : sockets) {
+        try {
+          s.close();
+        } catch (IOException ignored) {
+          // The port is released either way.
+        }
+      }
+    }
   }
 
   static void requireTimeout(Duration timeout) {
