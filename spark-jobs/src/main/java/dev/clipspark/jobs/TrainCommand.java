@@ -4,6 +4,7 @@ import dev.clipspark.dataset.config.Settings;
 import dev.clipspark.training.model.ModelConfig;
 import dev.clipspark.training.model.ModelConfigs;
 import dev.clipspark.training.tokenizer.TokenizerOptions;
+import dev.clipspark.training.trainer.SparkBarrierTrainer;
 import dev.clipspark.training.trainer.TrainOptions;
 import dev.clipspark.training.trainer.TrainSummary;
 import dev.clipspark.training.trainer.Trainer;
@@ -40,6 +41,13 @@ final class TrainCommand extends JobCommand {
   @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output directory of the run.")
   String out;
 
+  @Option(names = "--workers", defaultValue = "1", paramLabel = "K",
+      description = "Workers: 1 trains in this process; K > 1 runs one Spark barrier stage of K tasks that share"
+          + " each global batch with an exact loss (default: ${DEFAULT-VALUE}).")
+  int workers;
+
+  private java.time.Duration timeout;
+
   private TrainOptions options;
   private TokenizerOptions tokenizerOptions;
   private ModelConfig config;
@@ -47,6 +55,16 @@ final class TrainCommand extends JobCommand {
   @Override
   void prepare(Settings settings) {
     options = TrainOptions.from(settings);
+    timeout = settings.durationIn(SparkBarrierTrainer.TIMEOUT, java.time.Duration.ofSeconds(1),
+        java.time.Duration.ofDays(1));
+    if (workers < 1) {
+      throw new IllegalArgumentException("Cannot train with --workers " + workers + ": must be at least 1");
+    }
+    if (options.batchSize() % workers != 0) {
+      throw new IllegalArgumentException(String.format(Locale.ROOT,
+          "Cannot set %s to %d: must be a multiple of the %d workers", TrainOptions.BATCH_SIZE, options.batchSize(),
+          workers));
+    }
     tokenizerOptions = TokenizerOptions.from(settings);
     if (tokenizer != null) {
       tokenizerOptions = tokenizerOptions.withMerges(tokenizer);
@@ -65,10 +83,12 @@ final class TrainCommand extends JobCommand {
     var printer = out();
     var request = new Trainer.Request(data, config, tokenizerOptions.merges().isEmpty() ? null
         : tokenizerOptions.merges(), tokenizerOptions.vocabSize(), out);
-    TrainSummary s = Trainer.run(request, options, spark.sparkContext().hadoopConfiguration(), line -> {
-      printer.println(line);
-      printer.flush();
-    });
+    TrainSummary s = workers > 1
+        ? SparkBarrierTrainer.run(spark, request, options, workers, timeout)
+        : Trainer.run(request, options, spark.sparkContext().hadoopConfiguration(), line -> {
+          printer.println(line);
+          printer.flush();
+        });
     printer.println(String.format(Locale.ROOT,
         "Trained %s from step %d to %d: loss %.4f -> %.4f, %.1f samples/s%s%n  checkpoint %s%n  metrics %s",
         s.model(), s.startStep(), s.steps(), s.firstLoss(), s.lastLoss(), s.samplesPerSecond(),

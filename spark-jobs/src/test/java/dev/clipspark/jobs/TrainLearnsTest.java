@@ -135,6 +135,47 @@ class TrainLearnsTest {
     assertThat(accuracy).as("zero-shot top-1 over 48 classes (chance 0.021)").isGreaterThan(0.25);
   }
 
+  @Test
+  void twoBarrierWorkersTrainLikeOneProcess() {
+    String one = dir.resolve("k1").toString();
+    String two = dir.resolve("k2").toString();
+    String[] common = {"--data", dataset, "--model", "tiny-vit", "--tokenizer", merges, "--conf", DEMO_CONF.getPath(),
+        "--set", "tokenizer.vocab-size=600", "--set", "train.max-steps=4", "--set", "train.batch-size=32",
+        "--master", "local[2]"};
+    clip(new StringWriter(), concat(new String[] {"train", "--out", one}, common));
+    var out = new StringWriter();
+    clip(out, concat(new String[] {"train", "--workers", "2", "--out", two}, common));
+    assertThat(out.toString()).contains("Trained tiny-vit from step 0 to 4");
+    var conf = new Configuration();
+    var a = Checkpoints.loadLatest(one, conf).orElseThrow();
+    var b = Checkpoints.loadLatest(two, conf).orElseThrow();
+    assertThat(b.step()).isEqualTo(4);
+    for (String name : a.parameters().names()) {
+      INDArray want = a.parameters().value(name);
+      assertThat(b.parameters().value(name).sub(want).amaxNumber().doubleValue()).as(name)
+          .isLessThan(1e-4 * Math.max(1, want.amaxNumber().doubleValue()));
+    }
+  }
+
+  @Test
+  void moreWorkersThanTaskSlotsIsRefusedBeforeTraining() {
+    var cl = Main.commandLine();
+    var err = new StringWriter();
+    cl.setOut(new PrintWriter(new StringWriter(), true));
+    cl.setErr(new PrintWriter(err, true));
+    int code = cl.execute("train", "--data", dataset, "--model", "tiny-vit", "--tokenizer", merges, "--out",
+        dir.resolve("k3").toString(), "--workers", "4", "--set", "train.batch-size=32", "--set",
+        "tokenizer.vocab-size=600", "--master", "local[2]");
+    assertThat(code).isEqualTo(Main.USAGE);
+    assertThat(err.toString()).contains("Cannot train with --workers 4: Spark offers 2 task slots");
+  }
+
+  static String[] concat(String[] a, String[] b) {
+    String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+    System.arraycopy(b, 0, out, a.length, b.length);
+    return out;
+  }
+
   static INDArray normalise(INDArray features) {
     INDArray f = features.castTo(DataType.FLOAT);
     return f.diviColumnVector(Transforms.sqrt(f.mul(f).sum(1)).reshape(f.size(0), 1));
