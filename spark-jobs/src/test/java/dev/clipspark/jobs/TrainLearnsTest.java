@@ -140,7 +140,8 @@ class TrainLearnsTest {
     String one = dir.resolve("k1").toString();
     String two = dir.resolve("k2").toString();
     String[] common = {"--data", dataset, "--model", "tiny-vit", "--tokenizer", merges, "--conf", DEMO_CONF.getPath(),
-        "--set", "tokenizer.vocab-size=600", "--set", "train.max-steps=4", "--set", "train.batch-size=32",
+        "--set", "tokenizer.vocab-size=600", "--set", "train.max-steps=4", "--set", "train.warmup-steps=2",
+        "--set", "train.batch-size=32",
         "--master", "local[2]"};
     clip(new StringWriter(), concat(new String[] {"train", "--out", one}, common));
     var out = new StringWriter();

@@ -15,4 +15,5 @@ package dev.clipspark.training.trainer;
  * @param metrics the {@code metrics.jsonl} file
  */
 public record TrainSummary(String outDir, String model, long startStep, long steps, double firstLoss,
-    double lastLoss, long skippedSteps, double samplesPerSecond, String checkpoint, String metrics) {}
+    double lastLoss, long skippedSteps, double samplesPerSecond, String checkpoint, String metrics)
+    implements java.io.Serializable {}
