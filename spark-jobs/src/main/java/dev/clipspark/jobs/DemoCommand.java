@@ -16,6 +16,7 @@ import dev.clipspark.training.model.ModelConfigs;
 import dev.clipspark.training.tokenizer.BpeTrainer;
 import dev.clipspark.training.tokenizer.TokenizerOptions;
 import dev.clipspark.training.tokenizer.TrainResult;
+import dev.clipspark.training.trainer.SparkBarrierTrainer;
 import dev.clipspark.training.trainer.TrainOptions;
 import dev.clipspark.training.trainer.TrainSummary;
 import dev.clipspark.training.trainer.Trainer;
@@ -83,6 +84,13 @@ final class DemoCommand extends JobCommand {
       description = "Model the demo trains (default: ${DEFAULT-VALUE}).")
   String model;
 
+  @Option(names = "--workers", defaultValue = "2", paramLabel = "K",
+      description = "Spark barrier-stage workers that train the model together with an exact loss over each batch"
+          + " (default: ${DEFAULT-VALUE}; fewer when Spark offers fewer task slots; 1 trains in the driver).")
+  int workers;
+
+  private java.time.Duration timeout;
+
   @Override
   Config commandDefaults() {
     return ConfigFactory.parseResources(DemoCommand.class, "/clipspark/demo.conf");
@@ -96,6 +104,11 @@ final class DemoCommand extends JobCommand {
     tokenizerOptions = TokenizerOptions.from(settings);
     trainOptions = TrainOptions.from(settings);
     modelConfig = ModelConfigs.load(model);
+    if (workers < 1) {
+      throw new IllegalArgumentException("Cannot run demo with --workers " + workers + ": must be at least 1");
+    }
+    trainOptions.shareOf(workers);
+    timeout = SparkBarrierTrainer.timeout(settings);
     if (corpusLines < 1) {
       throw new IllegalArgumentException("Cannot run demo with --corpus-lines " + corpusLines + ": must be at least 1");
     }
@@ -133,13 +146,22 @@ final class DemoCommand extends JobCommand {
     File trainDir = new File(out, "train");
     deleteRecursively(trainDir);
     var request = new Trainer.Request(datasetDir, modelConfig, merges, tokenizer.vocabSize(), trainDir.getPath());
-    printer.println(String.format(Locale.ROOT, "5/5 training %s: batch %d, %d epochs", modelConfig.name(),
-        trainOptions.batchSize(), trainOptions.epochs()));
+    int slots = spark.sparkContext().defaultParallelism() / spark.sparkContext().getConf().getInt("spark.task.cpus", 1);
+    int k = Math.max(1, Math.min(workers, slots));
+    while (trainOptions.batchSize() % k != 0) {
+      k--;
+    }
+    printer.println(String.format(Locale.ROOT, "5/5 training %s: batch %d, %d epochs, %d worker%s%s", modelConfig.name(),
+        trainOptions.batchSize(), trainOptions.epochs(), k, k == 1 ? "" : "s",
+        k < workers ? " (Spark offers " + slots + " task slots)" : ""));
     printer.flush();
-    TrainSummary trained = Trainer.run(request, trainOptions, spark.sparkContext().hadoopConfiguration(), line -> {
+    java.util.function.Consumer<String> progress = line -> {
       printer.println("  " + line);
       printer.flush();
-    });
+    };
+    TrainSummary trained = k > 1
+        ? SparkBarrierTrainer.run(spark, request, trainOptions, k, timeout, progress)
+        : Trainer.run(request, trainOptions, spark.sparkContext().hadoopConfiguration(), progress);
     printer.println(String.format(Locale.ROOT, "  loss %.4f at step 1 -> %.4f at step %d (chance level ln(%d) = %.4f)",
         trained.firstLoss(), trained.lastLoss(), trained.steps(), trainOptions.batchSize(),
         Math.log(trainOptions.batchSize())));

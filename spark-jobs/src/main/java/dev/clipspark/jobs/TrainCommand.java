@@ -55,16 +55,11 @@ final class TrainCommand extends JobCommand {
   @Override
   void prepare(Settings settings) {
     options = TrainOptions.from(settings);
-    timeout = settings.durationIn(SparkBarrierTrainer.TIMEOUT, java.time.Duration.ofSeconds(1),
-        java.time.Duration.ofDays(1));
+    timeout = SparkBarrierTrainer.timeout(settings);
     if (workers < 1) {
       throw new IllegalArgumentException("Cannot train with --workers " + workers + ": must be at least 1");
     }
-    if (options.batchSize() % workers != 0) {
-      throw new IllegalArgumentException(String.format(Locale.ROOT,
-          "Cannot set %s to %d: must be a multiple of the %d workers", TrainOptions.BATCH_SIZE, options.batchSize(),
-          workers));
-    }
+    options.shareOf(workers);
     tokenizerOptions = TokenizerOptions.from(settings);
     if (tokenizer != null) {
       tokenizerOptions = tokenizerOptions.withMerges(tokenizer);
@@ -83,12 +78,13 @@ final class TrainCommand extends JobCommand {
     var printer = out();
     var request = new Trainer.Request(data, config, tokenizerOptions.merges().isEmpty() ? null
         : tokenizerOptions.merges(), tokenizerOptions.vocabSize(), out);
+    java.util.function.Consumer<String> progress = line -> {
+      printer.println(line);
+      printer.flush();
+    };
     TrainSummary s = workers > 1
-        ? SparkBarrierTrainer.run(spark, request, options, workers, timeout)
-        : Trainer.run(request, options, spark.sparkContext().hadoopConfiguration(), line -> {
-          printer.println(line);
-          printer.flush();
-        });
+        ? SparkBarrierTrainer.run(spark, request, options, workers, timeout, progress)
+        : Trainer.run(request, options, spark.sparkContext().hadoopConfiguration(), progress);
     printer.println(String.format(Locale.ROOT,
         "Trained %s from step %d to %d: loss %.4f -> %.4f, %.1f samples/s%s%n  checkpoint %s%n  metrics %s",
         s.model(), s.startStep(), s.steps(), s.firstLoss(), s.lastLoss(), s.samplesPerSecond(),

@@ -136,26 +136,67 @@ class TrainLearnsTest {
   }
 
   @Test
-  void twoBarrierWorkersTrainLikeOneProcess() {
-    String one = dir.resolve("k1").toString();
-    String two = dir.resolve("k2").toString();
+  void aBarrierWorkerThatDiesIsRelaunchedBySparkAndTrainingEndsAsIfUninterrupted() {
+    String straight = dir.resolve("k2-straight").toString();
+    String crashed = dir.resolve("k2-crashed").toString();
     String[] common = {"--data", dataset, "--model", "tiny-vit", "--tokenizer", merges, "--conf", DEMO_CONF.getPath(),
-        "--set", "tokenizer.vocab-size=600", "--set", "train.max-steps=4", "--set", "train.warmup-steps=2",
-        "--set", "train.batch-size=32",
-        "--master", "local[2]"};
-    clip(new StringWriter(), concat(new String[] {"train", "--out", one}, common));
+        "--workers", "2", "--set", "tokenizer.vocab-size=600", "--set", "train.max-steps=6", "--set",
+        "train.warmup-steps=2", "--set", "train.batch-size=32", "--set", "train.checkpoint-every=2", "--set",
+        "train.verify-every=1", "--set", "train.collective-timeout=30s", "--master", "local[2,4]"};
     var out = new StringWriter();
-    clip(out, concat(new String[] {"train", "--workers", "2", "--out", two}, common));
-    assertThat(out.toString()).contains("Trained tiny-vit from step 0 to 4");
+    clip(out, concat(new String[] {"train", "--out", straight}, common));
+    assertThat(out.toString()).contains("Trained tiny-vit from step 0 to 6");
+
+    // Worker 1 fails after step 5 in the stage's first attempt; Spark re-runs the barrier stage, whose two
+    // tasks resume from the step-4 checkpoint.
+    out = new StringWriter();
+    clip(out, concat(new String[] {"train", "--out", crashed, "--set", "train.debug.fail-at-step=5", "--set",
+        "train.debug.rank=1"}, common));
+    assertThat(out.toString()).contains("Trained tiny-vit from step 4 to 6");
     var conf = new Configuration();
-    var a = Checkpoints.loadLatest(one, conf).orElseThrow();
-    var b = Checkpoints.loadLatest(two, conf).orElseThrow();
-    assertThat(b.step()).isEqualTo(4);
+    var a = Checkpoints.loadLatest(straight, conf).orElseThrow();
+    var b = Checkpoints.loadLatest(crashed, conf).orElseThrow();
+    assertThat(b.step()).isEqualTo(6);
     for (String name : a.parameters().names()) {
-      INDArray want = a.parameters().value(name);
-      assertThat(b.parameters().value(name).sub(want).amaxNumber().doubleValue()).as(name)
-          .isLessThan(1e-4 * Math.max(1, want.amaxNumber().doubleValue()));
+      assertThat(b.parameters().value(name)).as(name).isEqualTo(a.parameters().value(name));
     }
+  }
+
+  @Test
+  void aSilentBarrierWorkerMakesTheOtherFailWithinTheTimeout() {
+    String spark = "spark.stage.maxConsecutiveAttempts";
+    System.setProperty(spark, "1");
+    try {
+      var cl = Main.commandLine();
+      var err = new StringWriter();
+      cl.setOut(new PrintWriter(new StringWriter(), true));
+      cl.setErr(new PrintWriter(err, true));
+      int code = cl.execute("train", "--data", dataset, "--model", "tiny-vit", "--tokenizer", merges, "--conf",
+          DEMO_CONF.getPath(), "--out", dir.resolve("k2-silent").toString(), "--workers", "2", "--set",
+          "tokenizer.vocab-size=600", "--set", "train.max-steps=4", "--set", "train.warmup-steps=1", "--set", "train.batch-size=32",
+          "--set", "train.debug.hang-at-step=2", "--set", "train.debug.rank=0", "--set", "train.collective-timeout=3s",
+          "--master", "local[2]");
+      assertThat(code).isNotZero();
+      assertThat(err.toString()).contains("on rank 1 of 2").contains("did not answer within");
+    } finally {
+      System.clearProperty(spark);
+    }
+  }
+
+  @Test
+  void aScheduleThatDoesNotFitTheRunIsRefusedBeforeTheBarrierStage() {
+    var cl = Main.commandLine();
+    var err = new StringWriter();
+    cl.setOut(new PrintWriter(new StringWriter(), true));
+    cl.setErr(new PrintWriter(err, true));
+    int code = cl.execute("train", "--data", dataset, "--model", "tiny-vit", "--tokenizer", merges, "--out",
+        dir.resolve("k2-schedule").toString(), "--workers", "2", "--set", "train.batch-size=32", "--set",
+        "train.max-steps=4", "--set", "train.warmup-steps=20", "--set", "tokenizer.vocab-size=600", "--master",
+        "local[2]");
+    assertThat(code).isEqualTo(Main.USAGE);
+    assertThat(err.toString()).contains("Cannot schedule a cosine decay over 4 total steps")
+        .contains("train.warmup-steps").doesNotContain("barrier");
+    assertThat(Path.of(dir.toString(), "k2-schedule", "checkpoints")).doesNotExist();
   }
 
   @Test

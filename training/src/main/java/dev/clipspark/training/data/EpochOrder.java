@@ -10,11 +10,15 @@ import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.Path;
 
 /**
- * The rows of one epoch in sample order: the shards in a permutation seeded by {@code (seed, epoch)}, each
- * read front to back, through a shuffle buffer of {@code bufferSize} rows seeded by {@code (seed, epoch)}.
- * The buffer first fills up; then each row read replaces a uniformly chosen buffered row, which is emitted;
- * at the end the buffer drains in random order. Which row comes out where depends only on the shards' row
- * counts in the manifest and the seeds, never on the data or on timing.
+ * One rank's rows of one epoch in sample order. The shards are put in a permutation seeded by
+ * {@code (seed, epoch)} and read as one sequence of all rows, each shard front to back; rank {@code r} of
+ * {@code k} takes the contiguous part {@code [r T / k, (r+1) T / k)} of that sequence ({@code T} rows in all),
+ * so the ranks' parts are disjoint, cover the epoch, differ in length by at most one row, and each rank opens
+ * only the shards its part touches (skipping rows at the front of its first shard). The part passes through
+ * a shuffle buffer of {@code bufferSize} rows seeded by {@code (seed, epoch, rank)}: it first fills up; then
+ * each row read replaces a uniformly chosen buffered row, which is emitted; at the end the buffer drains in
+ * random order. Which row comes out where depends only on the shards' row counts in the manifest, the seeds
+ * and {@code (rank, k)}, never on the data or on timing.
  *
  * <p>Not thread-safe: one producer thread reads it.
  */
@@ -33,15 +37,33 @@ final class EpochOrder implements Closeable {
   private int nextShard;
   private ShardReader current;
   private long currentLeft;
+  private long skip;
 
-  EpochOrder(String datasetDir, Manifest manifest, Configuration conf, long seed, int epoch, int bufferSize) {
+  EpochOrder(String datasetDir, Manifest manifest, Configuration conf, long seed, int epoch, int bufferSize,
+      int rank, int worldSize) {
     this.datasetDir = datasetDir;
     this.shards = manifest.shards();
     this.conf = conf;
-    this.totalRows = manifest.totalRows();
+    long all = manifest.totalRows();
+    long from = rowsBefore(all, rank, worldSize);
+    this.totalRows = rowsBefore(all, rank + 1, worldSize) - from;
     this.shardOrder = permutation(shards.size(), new Random(Seeds.of(seed, Seeds.SHARD_ORDER, epoch)));
-    this.shuffle = new Random(Seeds.of(seed, Seeds.SHUFFLE, epoch));
+    this.shuffle = new Random(Seeds.of(seed, Seeds.SHUFFLE, epoch, rank));
     this.buffer = new ShardReader.Row[(int) Math.min(bufferSize, Math.max(1, totalRows))];
+    while (nextShard < shardOrder.length && from >= shards.get(shardOrder[nextShard]).rows()) {
+      from -= shards.get(shardOrder[nextShard++]).rows();
+    }
+    this.skip = from;
+  }
+
+  /** The first row of rank {@code rank}'s part of {@code all} rows split among {@code worldSize} ranks. */
+  static long rowsBefore(long all, int rank, int worldSize) {
+    return Math.multiplyExact(all, rank) / worldSize;
+  }
+
+  /** Rows in this rank's part of the epoch. */
+  long rows() {
+    return totalRows;
   }
 
   /** The shard indices in the order an epoch reads them (Fisher-Yates with {@code random}). */
@@ -92,7 +114,10 @@ final class EpochOrder implements Closeable {
       Manifest.Shard shard = shards.get(shardOrder[nextShard++]);
       if (shard.rows() > 0) {
         current = new ShardReader(new Path(datasetDir, shard.path()), shard.rows(), conf);
-        currentLeft = shard.rows();
+        currentLeft = Math.min(shard.rows() - skip, totalRows - rowsRead);
+        for (; skip > 0; skip--) {
+          current.next();
+        }
       }
     }
     ShardReader.Row row = current.next();

@@ -42,30 +42,34 @@ import org.slf4j.LoggerFactory;
  * }</pre>
  *
  * <p><b>Order.</b> Epoch {@code e} reads the shards in a permutation seeded by {@code (seed, e)}, each front
- * to back, through a shuffle buffer of {@code optShuffleBuffer} rows seeded by {@code (seed, e)}, so batches
- * mix shards. The epoch's sample order depends only on the manifest's row counts and the seed: not on the
- * data, the decode threads or timing. Batch {@code i} of an epoch holds samples {@code [i*B, (i+1)*B)} of
- * that order; when fewer than {@code B} samples remain the rest is dropped and the next epoch starts, so an
- * epoch has {@code floor(totalRows / B)} batches and never a partial one.
+ * to back, through a shuffle buffer of {@code optShuffleBuffer} rows seeded by {@code (seed, e, rank)}, so
+ * batches mix shards. The epoch's sample order depends only on the manifest's row counts, the seed and the rank
+ * split: not on the data, the decode threads or timing. Batch {@code i} of an epoch holds samples
+ * {@code [i*b, (i+1)*b)} of that order ({@code b} = this rank's share of the batch); when fewer than {@code b}
+ * samples remain the rest is dropped and the next epoch starts, so an epoch never has a partial batch.
  *
- * <p><b>Augmentation.</b> Each sample's {@link Random} is seeded from {@code (seed, epoch, sample index in
- * epoch)}, so results do not depend on which thread decodes what.
+ * <p><b>Augmentation.</b> Each sample's {@link Random} is seeded from {@code (seed, epoch, rank, sample index
+ * in the rank's epoch)}, so results do not depend on which thread decodes what.
  *
  * <p><b>Resume.</b> {@link #position()} is the position after the last batch returned; {@code optStart} with
  * it yields exactly the batches an uninterrupted stream would have yielded next. Fast-forwarding re-reads the
  * rows before the start (the shuffle buffer needs them) but decodes none of their images.
  *
- * <p><b>Ranks.</b> With {@code optRank(r, k)} the batch size is the global batch: this stream yields, and
- * decodes, only rank {@code r}'s contiguous slice {@code [r*B/k, (r+1)*B/k)} of each global batch, so the k
- * ranks' slices concatenated are the single-rank batch. Every rank reads every row (the shuffle buffer
- * needs them all); only decoding is divided.
+ * <p><b>Ranks.</b> With {@code optRank(r, k)} the batch size is the global batch {@code B} and this stream
+ * yields rank {@code r}'s {@code B / k} samples of each step. Each rank streams only its own share of the
+ * dataset: the epoch's permuted shards, seen as one sequence of {@code T} rows, are cut into {@code k}
+ * contiguous parts of {@code floor(T / k)} or {@code ceil(T / k)} rows and rank {@code r} reads part
+ * {@code r} (opening only the shards it touches), so the ranks together see every row of an epoch at most once
+ * and read the dataset once between them. Every rank has the same {@link #batchesPerEpoch()},
+ * {@code floor(floor(T / k) / (B / k))}, so all take the same number of steps. {@link #position()} counts
+ * global samples ({@code steps * B}); resuming with another {@code k} divides the rest of that epoch anew.
  *
  * <p><b>Bad images.</b> A sample whose image does not decode is counted ({@link #badImages()}, logged with its
  * key) and replaced, whole (key, caption and image), by the nearest of the up to {@value #SUBSTITUTES}
  * samples before it in the epoch's order whose image decodes, transformed with the failed sample's random
  * seed; when none does (the first samples of an epoch), its image is replaced by the mean colour (all zeros
  * after normalisation) and it keeps its own key and caption. The replacement depends only on the data and
- * the order, so it is the same for every thread count, rank split and resume point, and batch sizes never
+ * the order, so it is the same for every thread count and resume point, and batch sizes never
  * change. Row reading failures (a missing or changed shard) end the stream with an exception from
  * {@link #next()}.
  *
@@ -94,9 +98,9 @@ public final class TrainingData implements AutoCloseable {
   private final ClipTokenizer tokenizer;
   private final int contextLength;
   private final int imageSize;
-  private final int globalBatch;
   private final int localBatch;
-  private final int sliceStart;
+  private final int rank;
+  private final int worldSize;
   private final long seed;
   private final ImagePreprocessor preprocessor;
   private final int shuffleBuffer;
@@ -118,14 +122,14 @@ public final class TrainingData implements AutoCloseable {
     this.tokenizer = b.tokenizer;
     this.contextLength = b.contextLength;
     this.imageSize = b.imageSize;
-    this.globalBatch = b.batchSize;
     this.localBatch = b.batchSize / b.worldSize;
-    this.sliceStart = b.rank * localBatch;
+    this.rank = b.rank;
+    this.worldSize = b.worldSize;
     this.seed = b.seed;
     this.preprocessor = b.augment != null ? b.augment : ImagePreprocessor.eval(b.imageSize);
     this.shuffleBuffer = b.shuffleBuffer;
     this.totalRows = totalRows;
-    this.batchesPerEpoch = totalRows / globalBatch;
+    this.batchesPerEpoch = batchesPerEpoch(totalRows, b.batchSize, b.worldSize);
     this.start = b.start;
     this.position = b.start;
     int id = INSTANCES.incrementAndGet();
@@ -188,9 +192,20 @@ public final class TrainingData implements AutoCloseable {
     return position;
   }
 
-  /** Global batches in an epoch: {@code floor(totalRows / batchSize)}. */
+  /**
+   * Steps in an epoch, the same on every rank: {@code floor(totalRows / batchSize)} for one rank,
+   * {@code floor(floor(totalRows / k) / (batchSize / k))} for {@code k}.
+   */
   public long batchesPerEpoch() {
     return batchesPerEpoch;
+  }
+
+  /**
+   * Global batches per epoch of a dataset of {@code rows} rows: each of the {@code workers} ranks streams
+   * {@code floor(rows / workers)} rows in batches of {@code batchSize / workers}, dropping the remainder.
+   */
+  public static long batchesPerEpoch(long rows, int batchSize, int workers) {
+    return rows / workers / (batchSize / workers);
   }
 
   /** Rows in the dataset, as its manifest lists them. */
@@ -288,33 +303,34 @@ public final class TrainingData implements AutoCloseable {
     }
   }
 
-  private void produceEpoch(int epoch, long first) throws InterruptedException {
-    if (totalRows - first < globalBatch) {
+  private void produceEpoch(int epoch, long firstGlobal) throws InterruptedException {
+    long first = firstGlobal / worldSize;
+    long steps = batchesPerEpoch;
+    if (first / localBatch >= steps) {
       return;
     }
     var recent = new ArrayDeque<ShardReader.Row>(SUBSTITUTES + 1);
-    try (var order = new EpochOrder(dataset, manifest, conf, seed, epoch, shuffleBuffer)) {
+    try (var order = new EpochOrder(dataset, manifest, conf, seed, epoch, shuffleBuffer, rank, worldSize)) {
       long index = 0;
       for (; index < first; index++) {
         remember(recent, order.next());
       }
-      while (totalRows - index >= globalBatch) {
+      while (index / localBatch < steps) {
         var pending = new Pending(localBatch, imageSize, contextLength);
-        for (int i = 0; i < globalBatch; i++) {
+        for (int slot = 0; slot < localBatch; slot++) {
           if (closed) {
             throw new InterruptedException();
           }
           ShardReader.Row row = order.next();
-          int slot = i - sliceStart;
-          if (slot >= 0 && slot < localBatch) {
-            var before = recent.toArray(new ShardReader.Row[0]);
-            long sample = index + i;
-            decoders.execute(() -> decode(pending, slot, row, before, epoch, sample));
-          }
+          var before = recent.toArray(new ShardReader.Row[0]);
+          long sample = index + slot;
+          int into = slot;
+          decoders.execute(() -> decode(pending, into, row, before, epoch, sample));
           remember(recent, row);
         }
-        index += globalBatch;
-        pending.after = totalRows - index >= globalBatch ? new DataPosition(epoch, index) : new DataPosition(epoch + 1, 0);
+        index += localBatch;
+        pending.after = index / localBatch < steps ? new DataPosition(epoch, index * worldSize)
+            : new DataPosition(epoch + 1, 0);
         ready.put(pending);
       }
     }
@@ -331,7 +347,7 @@ public final class TrainingData implements AutoCloseable {
   private void decode(Pending pending, int slot, ShardReader.Row row, ShardReader.Row[] before, int epoch,
       long sample) {
     try {
-      long sampleSeed = Seeds.of(seed, Seeds.AUGMENT, epoch, sample);
+      long sampleSeed = Seeds.of(seed, Seeds.AUGMENT, epoch, rank, sample);
       ShardReader.Row used = row;
       float[] image;
       try {
@@ -451,7 +467,10 @@ public final class TrainingData implements AutoCloseable {
       return this;
     }
 
-    /** This stream is rank {@code rank} of {@code worldSize}: it yields that rank's slice of each global batch. */
+    /**
+     * This stream is rank {@code rank} of {@code worldSize}: it reads only that rank's share of each epoch and
+     * yields that rank's {@code batchSize / worldSize} samples of each step.
+     */
     public Builder optRank(int rank, int worldSize) {
       this.rank = rank;
       this.worldSize = worldSize;
@@ -532,6 +551,11 @@ public final class TrainingData implements AutoCloseable {
       if (batchSize > rows) {
         throw new IllegalArgumentException("Cannot make batches of " + batchSize + " from dataset " + dataset
             + ": it has only " + rows + " rows");
+      }
+      if (start.sampleInEpoch() % worldSize != 0) {
+        throw new IllegalArgumentException("Cannot start at sample " + start.sampleInEpoch() + " of epoch "
+            + start.epoch() + " with " + worldSize + " ranks: a position counts whole global batches, so it must be"
+            + " a multiple of the ranks");
       }
       if (start.sampleInEpoch() > rows) {
         throw new IllegalArgumentException("Cannot start at sample " + start.sampleInEpoch() + " of epoch "

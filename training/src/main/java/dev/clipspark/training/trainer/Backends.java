@@ -36,6 +36,14 @@ public final class Backends {
 
   private Backends() {}
 
+  /** Sets the threads of ND4J's element-wise (OpenMP) kernels; 0 leaves ND4J's default. */
+  public static void setThreads(int threads) {
+    if (threads > 0) {
+      org.nd4j.linalg.factory.Nd4j.getEnvironment().setMaxThreads(threads);
+      org.nd4j.linalg.factory.Nd4j.getEnvironment().setMaxMasterThreads(threads);
+    }
+  }
+
   /** The backend on the classpath, found without initialising ND4J. */
   public static Kind onClasspath() {
     try {

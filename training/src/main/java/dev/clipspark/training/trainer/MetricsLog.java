@@ -33,18 +33,48 @@ final class MetricsLog {
     this.path = new Path(outDir, fileName);
     try {
       this.fs = path.getFileSystem(conf);
-      if (fs.exists(path)) {
-        try (var in = new BufferedReader(new InputStreamReader(fs.open(path), StandardCharsets.UTF_8))) {
-          for (String line; (line = in.readLine()) != null; ) {
-            if (!line.isBlank()) {
-              lines.add(line);
-            }
-          }
-        }
-      }
+      lines.addAll(readLines(fs, path));
     } catch (IOException e) {
       throw new UncheckedIOException("Cannot read " + path + ": " + e.getMessage(), e);
     }
+  }
+
+  /**
+   * The records of {@code outDir/fileName} as it is now (none when it does not exist yet); lines that do not
+   * parse are left out. For a driver following a run that workers write.
+   */
+  @SuppressWarnings("unchecked")
+  static List<Map<String, Object>> records(String outDir, String fileName, Configuration conf) {
+    Path file = new Path(outDir, fileName);
+    var out = new ArrayList<Map<String, Object>>();
+    try {
+      for (String line : readLines(file.getFileSystem(conf), file)) {
+        try {
+          out.add(JSON.readValue(line, Map.class));
+        } catch (IOException e) {
+          // a line cut by a crash: the next rewrite drops it
+        }
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("Cannot read " + file + ": " + e.getMessage(), e);
+    }
+    return out;
+  }
+
+  private static List<String> readLines(FileSystem fs, Path path) throws IOException {
+    var lines = new ArrayList<String>();
+    if (fs.exists(path)) {
+      try (var in = new BufferedReader(new InputStreamReader(fs.open(path), StandardCharsets.UTF_8))) {
+        for (String line; (line = in.readLine()) != null; ) {
+          if (!line.isBlank()) {
+            lines.add(line);
+          }
+        }
+      } catch (java.io.FileNotFoundException e) {
+        // replaced between exists and open: the caller reads it next time
+      }
+    }
+    return lines;
   }
 
   /** Drops records of steps after {@code step} (and unreadable lines a crash may have cut) and rewrites. */

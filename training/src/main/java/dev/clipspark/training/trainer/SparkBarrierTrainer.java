@@ -13,6 +13,12 @@ import java.util.Collections;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.Consumer;
 import java.util.stream.IntStream;
 import org.apache.spark.BarrierTaskContext;
 import org.apache.spark.SparkEnv;
@@ -25,9 +31,12 @@ import scala.reflect.ClassTag$;
 /**
  * Runs {@link Trainer} as one Spark barrier stage of K tasks, one per worker: the tasks start together,
  * exchange their addresses once through {@code BarrierTaskContext.allGather} (far too slow for tensors), then
- * move tensors through a TCP-ring {@link Collective}. Any failed task fails the stage; when Spark retries it
- * (or the job is run again), every task resumes from the newest complete checkpoint. The driver checks
- * before starting that K task slots exist and that the batch divides among the workers.
+ * move tensors through a TCP-ring {@link Collective}. Any failed task fails the whole stage. The stage feeds a
+ * one-partition shuffle, which makes it a shuffle-map stage that Spark re-runs (a barrier result stage is never
+ * retried), up to {@code spark.stage.maxConsecutiveAttempts} times; each new attempt resumes every task from the
+ * newest complete checkpoint, so a lost executor costs at most {@code train.checkpoint-every} steps. The
+ * {@code train.debug.*} test hooks act in the first attempt only. The driver checks before starting that K task
+ * slots exist (cores and, when configured, GPUs) and that the batch divides among the workers.
  */
 public final class SparkBarrierTrainer {
 
@@ -40,42 +49,138 @@ public final class SparkBarrierTrainer {
 
   private SparkBarrierTrainer() {}
 
+  /** Reads and checks {@value #TIMEOUT} (1 second to 1 day). */
+  public static Duration timeout(dev.clipspark.dataset.config.Settings settings) {
+    return settings.durationIn(TIMEOUT, Duration.ofSeconds(1), Duration.ofDays(1));
+  }
+
   /**
-   * Trains with {@code workers} barrier tasks and returns rank 0's summary.
+   * Trains with {@code workers} barrier tasks and returns rank 0's summary. While the job runs, the driver
+   * follows {@code OUT/metrics.jsonl} (which rank 0 writes) and passes each new record's progress line to
+   * {@code progress}.
    *
    * @param timeout how long a worker waits for a peer before failing
    */
   public static TrainSummary run(SparkSession spark, Trainer.Request request, TrainOptions options, int workers,
-      Duration timeout) {
+      Duration timeout, Consumer<String> progress) {
     if (workers < 1) {
       throw new IllegalArgumentException("Cannot train with --workers " + workers + ": must be at least 1");
     }
-    if (options.batchSize() % workers != 0) {
-      throw new IllegalArgumentException(String.format(Locale.ROOT,
-          "Cannot set %s to %d: must be a multiple of the %d workers", TrainOptions.BATCH_SIZE, options.batchSize(),
-          workers));
-    }
+    options.shareOf(workers);
     var sc = spark.sparkContext();
-    int taskCpus = sc.conf().getInt("spark.task.cpus", 1);
-    int slots = sc.defaultParallelism() / taskCpus;
-    if (workers > slots) {
-      throw new IllegalArgumentException(String.format(Locale.ROOT,
-          "Cannot train with --workers %d: Spark offers %d task slots (%d cores / spark.task.cpus %d) and a barrier"
-              + " stage needs all its tasks at once; use fewer workers or more executors", workers, slots,
-          sc.defaultParallelism(), taskCpus));
-    }
+    checkSlots(workers, sc.defaultParallelism(), sc.getConf(), sc.isLocal(), sc.getExecutorMemoryStatus().size() - 1);
     HadoopConf conf = HadoopConf.from(spark);
+    Trainer.checkPlan(request, options, conf.get(), workers);
     long timeoutMillis = timeout.toMillis();
     var jsc = JavaSparkContext.fromSparkContext(sc);
     List<Integer> ranks = IntStream.range(0, workers).boxed().toList();
-    List<TrainSummary> results = jsc.parallelize(ranks, workers).rdd().barrier()
-        .mapPartitions(new WorkerFunction(request, options, conf, timeoutMillis), false,
-            ClassTag$.MODULE$.apply(TrainSummary.class))
-        .toJavaRDD().collect();
+    var job = new CompletableFuture<List<TrainSummary>>();
+    Thread runner = new Thread(() -> {
+      try {
+        job.complete(jsc.parallelize(ranks, workers).rdd().barrier()
+            .mapPartitions(new WorkerFunction(request, options, conf, timeoutMillis), false,
+                ClassTag$.MODULE$.apply(TrainSummary.class))
+            .toJavaRDD().repartition(1).collect());
+      } catch (Throwable t) {
+        job.completeExceptionally(t);
+      }
+    }, "clipspark-train-job");
+    runner.setDaemon(true);
+    var follower = new Follower(request.outDir(), conf.get());
+    runner.start();
+    List<TrainSummary> results;
+    while (true) {
+      try {
+        results = job.get(2, TimeUnit.SECONDS);
+        break;
+      } catch (TimeoutException e) {
+        follower.poll(progress);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        jsc.cancelAllJobs();
+        throw new IllegalStateException("Interrupted while training " + request.outDir(), e);
+      } catch (ExecutionException e) {
+        if (e.getCause() instanceof RuntimeException r) {
+          throw r;
+        }
+        throw new IllegalStateException("Cannot train " + request.outDir() + ": " + e.getCause(), e.getCause());
+      }
+    }
+    follower.poll(progress);
     if (results.isEmpty()) {
       throw new IllegalStateException("Cannot finish training: rank 0 returned no summary");
     }
     return results.get(0);
+  }
+
+  /**
+   * Checks that {@code workers} barrier tasks fit at once.
+   *
+   * @param cores the cores Spark offers ({@code defaultParallelism})
+   * @param executors executors registered now (ignored in local mode)
+   * @throws IllegalArgumentException naming the limit when they do not
+   */
+  static void checkSlots(int workers, int cores, org.apache.spark.SparkConf conf, boolean local, int executors) {
+    int taskCpus = conf.getInt("spark.task.cpus", 1);
+    int slots = cores / taskCpus;
+    if (workers > slots) {
+      throw new IllegalArgumentException(String.format(Locale.ROOT,
+          "Cannot train with --workers %d: Spark offers %d task slots (%d cores / spark.task.cpus %d) and a barrier"
+              + " stage needs all its tasks at once; use fewer workers or more executors", workers, slots, cores,
+          taskCpus));
+    }
+    double taskGpus = conf.getDouble("spark.task.resource.gpu.amount", 0);
+    double executorGpus = conf.getDouble("spark.executor.resource.gpu.amount", 0);
+    if (!local && taskGpus > 0) {
+      int gpuSlots = (int) Math.floor(executorGpus / taskGpus + 1e-9) * Math.max(executors, 0);
+      if (workers > gpuSlots) {
+        throw new IllegalArgumentException(String.format(Locale.ROOT,
+            "Cannot train with --workers %d: the %d registered executors offer %d GPU task slots"
+                + " (spark.executor.resource.gpu.amount %s / spark.task.resource.gpu.amount %s); use fewer workers,"
+                + " more executors, or wait for them (spark.scheduler.minRegisteredResourcesRatio)", workers,
+            executors, gpuSlots, executorGpus, taskGpus));
+      }
+    }
+  }
+
+  /** Prints the records rank 0 appends to {@code metrics.jsonl}, each once (a resumed run rewrites the file). */
+  private static final class Follower {
+    private final String outDir;
+    private final org.apache.hadoop.conf.Configuration conf;
+    private long printed;
+
+    Follower(String outDir, org.apache.hadoop.conf.Configuration conf) {
+      this.outDir = outDir;
+      this.conf = conf;
+      this.printed = lastStep(MetricsLog.records(outDir, Trainer.METRICS_FILE, conf));
+    }
+
+    void poll(Consumer<String> progress) {
+      List<Map<String, Object>> records;
+      try {
+        records = MetricsLog.records(outDir, Trainer.METRICS_FILE, conf);
+      } catch (UncheckedIOException e) {
+        LOG.debug("Cannot follow the metrics of {} now: {}", outDir, e.getMessage());
+        return;
+      }
+      printed = Math.min(printed, lastStep(records));
+      for (var r : records) {
+        if (r.get("step") instanceof Number n && n.longValue() > printed) {
+          progress.accept(Trainer.progressLine(r));
+          printed = n.longValue();
+        }
+      }
+    }
+
+    private static long lastStep(List<Map<String, Object>> records) {
+      long last = 0;
+      for (var r : records) {
+        if (r.get("step") instanceof Number n) {
+          last = Math.max(last, n.longValue());
+        }
+      }
+      return last;
+    }
   }
 
   /** The body of one barrier task. */
@@ -107,10 +212,13 @@ public final class SparkBarrierTrainer {
         int colon = a.lastIndexOf(':');
         peers.add(new InetSocketAddress(a.substring(0, colon), Integer.parseInt(a.substring(colon + 1))));
       }
-      LOG.info("Training worker {} of {} at {}", rank, size, addresses[rank]);
+      int attempt = context.stageAttemptNumber();
+      LOG.info("Training worker {} of {} at {} (stage attempt {})", rank, size, addresses[rank], attempt);
+      TrainOptions effective = attempt == 0 ? options : options.withoutTestHooks();
       List<TrainSummary> out;
       try (Collective collective = Collectives.tcpRing(rank, size, peers, Duration.ofMillis(timeoutMillis))) {
-        TrainSummary summary = Trainer.run(request, options, conf.get(), line -> LOG.info(line), collective);
+        TrainSummary summary = Trainer.run(request, effective, conf.get(), line -> LOG.info(line), collective,
+            context::isInterrupted);
         out = rank == 0 ? List.of(summary) : Collections.emptyList();
       }
       Iterator<TrainSummary> it = out.iterator();

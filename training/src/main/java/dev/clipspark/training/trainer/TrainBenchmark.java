@@ -58,10 +58,7 @@ public final class TrainBenchmark {
               + " dividing it, and at least 1 step", batch, microBatch, steps, warmup));
     }
     Backends.check();
-    if (threads > 0) {
-      Nd4j.getEnvironment().setMaxThreads(threads);
-      Nd4j.getEnvironment().setMaxMasterThreads(threads);
-    }
+    Backends.setThreads(threads);
     ParameterSet params = ClipParameters.initialize(config, seed, DataType.FLOAT);
     ClipModel model = ClipModel.create(config, params);
     model.setTraining(true);
@@ -105,10 +102,7 @@ public final class TrainBenchmark {
    * 512x4096 into a preallocated output after a warm-up.
    */
   public static double gemmGflops(int threads) {
-    if (threads > 0) {
-      Nd4j.getEnvironment().setMaxThreads(threads);
-      Nd4j.getEnvironment().setMaxMasterThreads(threads);
-    }
+    Backends.setThreads(threads);
     INDArray a = Nd4j.rand(DataType.FLOAT, 4096, 512);
     INDArray b = Nd4j.rand(DataType.FLOAT, 512, 4096);
     INDArray c = Nd4j.createUninitialized(DataType.FLOAT, 4096, 4096);

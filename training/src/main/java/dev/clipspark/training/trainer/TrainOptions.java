@@ -37,14 +37,18 @@ import java.io.Serializable;
  * @param shuffleBuffer samples mixed by the seeded shuffle buffer
  * @param threads ND4J element-wise (OpenMP) threads for the step; 0 leaves ND4J's default; matrix products use
  *     the BLAS library's threads regardless
+ * @param verifyEvery with several workers, compare a checksum of every worker's parameters every this many
+ *     steps (and at the first step) and stop on a mismatch; 0 never
  * @param failAtStep test hook: the run fails on purpose after finishing this step (0: never)
+ * @param hangAtStep test hook: the run stops answering its peers after finishing this step (0: never)
+ * @param debugRank the worker the test hooks apply to; -1 every worker
  */
 public record TrainOptions(
     int batchSize, int microBatchSize, int epochs, long maxSteps, double learningRate, long warmupSteps,
     Schedule schedule, double beta1, double beta2, double eps, double weightDecay, double gradClipNorm,
     long seed, long checkpointEvery, int keepCheckpoints, long logEvery, OnNonFinite onNonFinite,
     boolean augment, double cropMinScale, double cropMaxScale, int decodeThreads, int shuffleBuffer,
-    int threads, long failAtStep) implements Serializable {
+    int threads, long verifyEvery, long failAtStep, long hangAtStep, int debugRank) implements Serializable {
 
   private static final long serialVersionUID = 1L;
 
@@ -156,10 +160,22 @@ public record TrainOptions(
   public static final String THREADS = "train.threads";
   /** Default of {@link #THREADS}: one (element-wise kernels are memory-bound; see docs/benchmarks.md). */
   public static final int THREADS_DEFAULT = 1;
+  /** Parameter checksum interval across workers. */
+  public static final String VERIFY_EVERY = "train.verify-every";
+  /** Default of {@link #VERIFY_EVERY}. */
+  public static final long VERIFY_EVERY_DEFAULT = 100;
   /** Test hook. */
   public static final String FAIL_AT_STEP = "train.debug.fail-at-step";
   /** Default of {@link #FAIL_AT_STEP}: never. */
   public static final long FAIL_AT_STEP_DEFAULT = 0;
+  /** Test hook. */
+  public static final String HANG_AT_STEP = "train.debug.hang-at-step";
+  /** Default of {@link #HANG_AT_STEP}: never. */
+  public static final long HANG_AT_STEP_DEFAULT = 0;
+  /** The worker the test hooks apply to. */
+  public static final String DEBUG_RANK = "train.debug.rank";
+  /** Default of {@link #DEBUG_RANK}: every worker. */
+  public static final int DEBUG_RANK_DEFAULT = -1;
 
   /** Validates every field and the relations between them. */
   public TrainOptions {
@@ -196,7 +212,10 @@ public record TrainOptions(
     range(DECODE_THREADS, decodeThreads, 1, 1024);
     range(SHUFFLE_BUFFER, shuffleBuffer, 1, 1 << 26);
     range(THREADS, threads, 0, 4096);
+    range(VERIFY_EVERY, verifyEvery, 0, Long.MAX_VALUE);
     range(FAIL_AT_STEP, failAtStep, 0, Long.MAX_VALUE);
+    range(HANG_AT_STEP, hangAtStep, 0, Long.MAX_VALUE);
+    range(DEBUG_RANK, debugRank, -1, 1 << 20);
   }
 
   /** Reads and validates every {@code train.*} key. */
@@ -225,7 +244,10 @@ public record TrainOptions(
         s.intIn(DECODE_THREADS, 1, 1024),
         s.intIn(SHUFFLE_BUFFER, 1, 1 << 26),
         s.intIn(THREADS, 0, 4096),
-        s.longIn(FAIL_AT_STEP, 0, Long.MAX_VALUE));
+        s.longIn(VERIFY_EVERY, 0, Long.MAX_VALUE),
+        s.longIn(FAIL_AT_STEP, 0, Long.MAX_VALUE),
+        s.longIn(HANG_AT_STEP, 0, Long.MAX_VALUE),
+        s.intIn(DEBUG_RANK, -1, 1 << 20));
   }
 
   /** The defaults, the same as in {@code reference.conf}. */
@@ -234,7 +256,35 @@ public record TrainOptions(
         LEARNING_RATE_DEFAULT, WARMUP_STEPS_DEFAULT, SCHEDULE_DEFAULT, BETA1_DEFAULT, BETA2_DEFAULT, EPS_DEFAULT,
         WEIGHT_DECAY_DEFAULT, GRAD_CLIP_NORM_DEFAULT, SEED_DEFAULT, CHECKPOINT_EVERY_DEFAULT,
         KEEP_CHECKPOINTS_DEFAULT, LOG_EVERY_DEFAULT, ON_NON_FINITE_DEFAULT, AUGMENT_DEFAULT, CROP_MIN_SCALE_DEFAULT,
-        CROP_MAX_SCALE_DEFAULT, DECODE_THREADS_DEFAULT, SHUFFLE_BUFFER_DEFAULT, THREADS_DEFAULT, FAIL_AT_STEP_DEFAULT);
+        CROP_MAX_SCALE_DEFAULT, DECODE_THREADS_DEFAULT, SHUFFLE_BUFFER_DEFAULT, THREADS_DEFAULT, VERIFY_EVERY_DEFAULT, FAIL_AT_STEP_DEFAULT,
+        HANG_AT_STEP_DEFAULT, DEBUG_RANK_DEFAULT);
+  }
+
+  /** These options with the test hooks off (a retried Spark stage runs without them, so it can finish). */
+  public TrainOptions withoutTestHooks() {
+    return new TrainOptions(batchSize, microBatchSize, epochs, maxSteps, learningRate, warmupSteps, schedule, beta1,
+        beta2, eps, weightDecay, gradClipNorm, seed, checkpointEvery, keepCheckpoints, logEvery, onNonFinite, augment,
+        cropMinScale, cropMaxScale, decodeThreads, shuffleBuffer, threads, verifyEvery, 0, 0, DEBUG_RANK_DEFAULT);
+  }
+
+  /**
+   * Each of {@code workers}' equal share of the global batch.
+   *
+   * @throws IllegalArgumentException if the batch does not divide among the workers, or a worker's share
+   *     into whole micro-batches
+   */
+  public int shareOf(int workers) {
+    if (workers < 1 || batchSize % workers != 0) {
+      throw new IllegalArgumentException(String.format(java.util.Locale.ROOT,
+          "Cannot set %s to %d: must be a multiple of the %d workers", BATCH_SIZE, batchSize, workers));
+    }
+    int share = batchSize / workers;
+    if (share % Math.min(effectiveMicroBatch(), share) != 0) {
+      throw new IllegalArgumentException(String.format(java.util.Locale.ROOT,
+          "Cannot set %s to %d: must divide each of the %d workers' %d samples", MICRO_BATCH_SIZE, microBatchSize,
+          workers, share));
+    }
+    return share;
   }
 
   /** The micro-batch size in effect: {@link #microBatchSize} or, when 0, the whole batch. */

@@ -25,6 +25,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
 import org.apache.hadoop.conf.Configuration;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -70,6 +71,47 @@ public final class Trainer {
 
   private Trainer() {}
 
+  /** Steps of the whole run: {@code train.max-steps}, or the epochs times the batches per epoch. */
+  static long totalSteps(TrainOptions options, long batchesPerEpoch) {
+    return options.maxSteps() > 0 ? options.maxSteps() : options.epochs() * batchesPerEpoch;
+  }
+
+  private static LearningRateSchedule schedule(TrainOptions options, long total) {
+    return options.schedule() == TrainOptions.Schedule.COSINE
+        ? LearningRateSchedule.cosine(options.learningRate(), options.warmupSteps(), total)
+        : LearningRateSchedule.constant(options.learningRate(), options.warmupSteps());
+  }
+
+  /**
+   * Checks on the driver, before any worker starts, what the workers would otherwise find out one by one: that
+   * the dataset has a manifest and at least one global batch for {@code workers} ranks, and that the learning
+   * rate schedule fits the run's length.
+   *
+   * @return the run's total steps
+   * @throws IllegalArgumentException naming the setting at fault
+   */
+  public static long checkPlan(Request request, TrainOptions options, Configuration conf, int workers) {
+    var manifest = dev.clipspark.dataset.build.Manifest.read(request.dataset(), conf);
+    long rows = manifest.totalRows();
+    if (rows < options.batchSize()) {
+      throw new IllegalArgumentException(String.format(Locale.ROOT, "Cannot train on %s with train.batch-size %d:"
+          + " the dataset has only %d rows", request.dataset(), options.batchSize(), rows));
+    }
+    long batches = dev.clipspark.training.data.TrainingData.batchesPerEpoch(rows, options.batchSize(), workers);
+    if (batches < 1) {
+      throw new IllegalArgumentException(String.format(Locale.ROOT, "Cannot train on %s with train.batch-size %d"
+          + " and %d workers: each worker's share of its %d rows holds no whole batch", request.dataset(),
+          options.batchSize(), workers, rows));
+    }
+    long total = totalSteps(options, batches);
+    try {
+      schedule(options, total);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(e.getMessage() + " (train.warmup-steps, train.max-steps, train.epochs)", e);
+    }
+    return total;
+  }
+
   /**
    * Runs (or resumes) training until the configured number of steps.
    *
@@ -91,27 +133,23 @@ public final class Trainer {
    */
   public static TrainSummary run(Request request, TrainOptions options, Configuration conf,
       Consumer<String> progress, Collective collective) {
+    return run(request, options, conf, progress, collective, () -> false);
+  }
+
+  /**
+   * As {@link #run(Request, TrainOptions, Configuration, Consumer, Collective)}, stopping with an exception
+   * before the next step once {@code cancelled} says so (a Spark task passes its {@code isInterrupted}).
+   */
+  public static TrainSummary run(Request request, TrainOptions options, Configuration conf,
+      Consumer<String> progress, Collective collective, BooleanSupplier cancelled) {
     int rank = collective == null ? 0 : collective.rank();
     int workers = collective == null ? 1 : collective.size();
-    if (options.batchSize() % workers != 0) {
-      throw new IllegalArgumentException(String.format(Locale.ROOT,
-          "Cannot set %s to %d: must be a multiple of the %d workers", TrainOptions.BATCH_SIZE, options.batchSize(),
-          workers));
-    }
-    int share = options.batchSize() / workers;
-    if (share % Math.min(options.effectiveMicroBatch(), share) != 0) {
-      throw new IllegalArgumentException(String.format(Locale.ROOT,
-          "Cannot set %s to %d: must divide each of the %d workers' %d samples", TrainOptions.MICRO_BATCH_SIZE,
-          options.microBatchSize(), workers, share));
-    }
+    int local = options.shareOf(workers);
     if (rank != 0) {
       progress = line -> { };
     }
     Backends.check();
-    if (options.threads() > 0) {
-      Nd4j.getEnvironment().setMaxThreads(options.threads());
-      Nd4j.getEnvironment().setMaxMasterThreads(options.threads());
-    }
+    Backends.setThreads(options.threads());
     var resumed = Checkpoints.loadLatest(request.outDir(), DataType.FLOAT, conf);
     ModelConfig config;
     ParameterSet params;
@@ -181,15 +219,12 @@ public final class Trainer {
         .optStart(position)
         .optRank(rank, workers)
         .build()) {
-      long total = options.maxSteps() > 0 ? options.maxSteps() : options.epochs() * data.batchesPerEpoch();
-      LearningRateSchedule schedule = options.schedule() == TrainOptions.Schedule.COSINE
-          ? LearningRateSchedule.cosine(options.learningRate(), options.warmupSteps(), total)
-          : LearningRateSchedule.constant(options.learningRate(), options.warmupSteps());
+      long total = totalSteps(options, data.batchesPerEpoch());
+      LearningRateSchedule schedule = schedule(options, total);
       var metrics = rank == 0 ? new MetricsLog(request.outDir(), METRICS_FILE, conf) : null;
       if (metrics != null) {
         metrics.truncateAfter(step);
       }
-      int local = options.batchSize() / workers;
       var trainStep = new TrainStep(model, Math.min(options.effectiveMicroBatch(), local));
       var distributedStep = collective == null ? null
           : new DistributedTrainStep(model, collective, Math.min(options.effectiveMicroBatch(), local), LOSS_TILE);
@@ -199,6 +234,18 @@ public final class Trainer {
       fixedState.put("seed", options.seed());
       fixedState.put("tokenizer_vocab_size", tokenizer.vocabSize());
       fixedState.put("total_steps", total);
+      fixedState.put("workers", workers);
+      Object savedWorkers = resumed.map(c -> c.trainerState().get("workers")).orElse(null);
+      if (savedWorkers != null && ((Number) savedWorkers).intValue() != workers) {
+        progress.accept(String.format(Locale.ROOT, "Resuming with %d workers where the checkpoint was written by %s:"
+            + " the rest of epoch %d is divided among the workers anew, so some of its samples may be seen twice"
+            + " or not at all", workers, savedWorkers, position.epoch()));
+      }
+      boolean verify = collective != null && workers > 1 && options.verifyEvery() > 0;
+      if (verify) {
+        ParameterChecksum.verify(params, collective, step);
+      }
+      boolean hooked = options.debugRank() < 0 || options.debugRank() == rank;
 
       long startStep = step;
       double firstLoss = Double.NaN;
@@ -212,6 +259,10 @@ public final class Trainer {
               + " %,d batches per epoch, micro-batch %d", config.name(), params.elementCount(), request.dataset(),
           total, options.batchSize(), data.batchesPerEpoch(), options.effectiveMicroBatch()));
       while (step < total) {
+        if (cancelled.getAsBoolean()) {
+          throw new IllegalStateException(String.format(Locale.ROOT,
+              "Cannot continue training on worker %d of %d after step %d: the task was cancelled", rank, workers, step));
+        }
         Batch batch = data.next();
         double lr = schedule.at(step);
         TrainStep.Result result = distributedStep == null ? trainStep.run(batch.images(), batch.tokens())
@@ -258,13 +309,12 @@ public final class Trainer {
           record.put("grad_norm", Double.isNaN(gradNorm) ? null : gradNorm);
           record.put("samples_per_second", rate);
           record.put("skipped_steps", skipped);
+          record.put("total_steps", total);
+          record.put("eta_seconds", (long) eta);
           if (metrics != null) {
             metrics.append(record);
           }
-          progress.accept(String.format(Locale.ROOT,
-              "step %d/%d epoch %d loss %.4f acc %.3f lr %.3g scale %.2f samples/s %.1f eta %s", step, total,
-              data.position().epoch(), result.loss(), result.accuracy(), lr, Math.exp(model.logitScale()), rate,
-              format(Duration.ofSeconds((long) eta))));
+          progress.accept(progressLine(record));
           intervalStart = now;
           intervalSamples = 0;
         }
@@ -279,9 +329,16 @@ public final class Trainer {
                 params, OptimizerState.of(optimizer)), options.keepCheckpoints(), conf).toString();
           }
         }
-        if (step == options.failAtStep()) {
+        if (verify && step % options.verifyEvery() == 0) {
+          ParameterChecksum.verify(params, collective, step);
+        }
+        if (hooked && step == options.failAtStep()) {
           throw new IllegalStateException(String.format(Locale.ROOT,
-              "Failing on purpose after step %d (%s=%d, a test hook)", step, TrainOptions.FAIL_AT_STEP, step));
+              "Failing on purpose on worker %d after step %d (%s=%d, a test hook)", rank, step,
+              TrainOptions.FAIL_AT_STEP, step));
+        }
+        if (hooked && step == options.hangAtStep()) {
+          hang(rank, step, cancelled);
         }
       }
       double seconds = (System.nanoTime() - started) / 1e9;
@@ -289,6 +346,39 @@ public final class Trainer {
       return new TrainSummary(request.outDir(), config.name(), startStep, step, firstLoss, lastLoss, skipped, rate,
           lastCheckpoint, new org.apache.hadoop.fs.Path(request.outDir(), METRICS_FILE).toString());
     }
+  }
+
+  /**
+   * The progress line of one {@code metrics.jsonl} record, e.g. {@code step 40/248 epoch 1 loss 3.9120 acc 0.094
+   * lr 0.000500 scale 14.45 samples/s 41.3 eta 0:01:40}.
+   */
+  static String progressLine(Map<String, ?> record) {
+    return String.format(Locale.ROOT,
+        "step %d/%d epoch %d loss %.4f acc %.3f lr %.3g scale %.2f samples/s %.1f eta %s",
+        number(record, "step").longValue(), number(record, "total_steps").longValue(),
+        number(record, "epoch").intValue(), number(record, "loss").doubleValue(),
+        number(record, "accuracy").doubleValue(), number(record, "learning_rate").doubleValue(),
+        number(record, "logit_scale").doubleValue(), number(record, "samples_per_second").doubleValue(),
+        format(Duration.ofSeconds(number(record, "eta_seconds").longValue())));
+  }
+
+  private static Number number(Map<String, ?> record, String key) {
+    Object v = record.get(key);
+    return v instanceof Number n ? n : Double.NaN;
+  }
+
+  /** The hang test hook: stop answering peers until the task is cancelled or interrupted, then fail. */
+  private static void hang(int rank, long step, BooleanSupplier cancelled) {
+    try {
+      while (!cancelled.getAsBoolean()) {
+        Thread.sleep(100);
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    throw new IllegalStateException(String.format(Locale.ROOT,
+        "Stopped hanging on purpose on worker %d after step %d (%s, a test hook): the task was cancelled", rank, step,
+        TrainOptions.HANG_AT_STEP));
   }
 
   private static void requireSame(String out, String what, Object now, Object saved) {

@@ -186,28 +186,79 @@ class TrainingDataTest {
   }
 
   @Test
-  void rankSlicesConcatenateToTheSingleRankBatches() {
+  void ranksStreamDisjointContiguousSharesAndTakeTheSameSteps() {
     var augment = ImagePreprocessor.train(SIZE, 0.5, 1.0);
-    List<Batch> whole;
-    try (var data = builder(16).optAugment(augment).build()) {
-      whole = take(data, 20);
-    }
-    try (var rank0 = builder(16).optAugment(augment).optRank(0, 2).build();
-        var rank1 = builder(16).optAugment(augment).optRank(1, 2).build()) {
-      for (int i = 0; i < 20; i++) {
-        Batch a = rank0.next();
-        Batch b = rank1.next();
-        assertThat(a.size()).isEqualTo(8);
-        var keys = new ArrayList<>(a.keys());
-        keys.addAll(b.keys());
-        assertThat(keys).as("keys of batch %d", i).isEqualTo(whole.get(i).keys());
-        assertThat(Nd4j.concat(0, a.images(), b.images())).isEqualTo(whole.get(i).images());
-        assertThat(Nd4j.concat(0, a.tokens(), b.tokens())).isEqualTo(whole.get(i).tokens());
-        assertThat(rank1.position()).isEqualTo(rank0.position());
+    int k = 3;
+    var streams = new ArrayList<TrainingData>();
+    try {
+      for (int r = 0; r < k; r++) {
+        streams.add(builder(48).optAugment(augment).optRank(r, k).build());
       }
+      // 300 rows in 3 parts of 100: floor(100 / 16) = 6 steps per epoch on every rank
+      for (var data : streams) {
+        assertThat(data.batchesPerEpoch()).isEqualTo(6);
+      }
+      var firstEpochRank0 = new HashSet<String>();
+      for (int epoch = 0; epoch < 2; epoch++) {
+        var seen = new HashSet<String>();
+        for (int r = 0; r < k; r++) {
+          var keys = new ArrayList<String>();
+          for (int step = 0; step < 6; step++) {
+            Batch batch = streams.get(r).next();
+            assertThat(batch.size()).isEqualTo(16);
+            keys.addAll(batch.keys());
+            assertThat(streams.get(r).position()).isEqualTo(
+                step == 5 ? new DataPosition(epoch + 1, 0) : new DataPosition(epoch, (step + 1) * 48L));
+          }
+          // a contiguous 100-row part of the shard sequence touches at most 3 of the 64-row shards
+          assertThat(keys.stream().map(shardOf::get).distinct().count()).as("shards of rank %d", r).isLessThanOrEqualTo(3);
+          for (String key : keys) {
+            assertThat(seen.add(key)).as("key %s seen twice in epoch %d", key, epoch).isTrue();
+          }
+          if (r == 0 && epoch == 0) {
+            firstEpochRank0.addAll(keys);
+          } else if (r == 0) {
+            assertThat(new HashSet<>(keys)).as("rank 0's share changes with the epoch").isNotEqualTo(firstEpochRank0);
+          }
+        }
+        assertThat(seen).hasSize(288).isSubsetOf(rows.keySet());
+      }
+    } finally {
+      streams.forEach(TrainingData::close);
+    }
+    // one rank streams the whole sequence, touching every shard
+    try (var data = builder(48).optRank(0, 1).build()) {
+      var keys = new ArrayList<String>();
+      for (int step = 0; step < 6; step++) {
+        keys.addAll(data.next().keys());
+      }
+      assertThat(keys.stream().map(shardOf::get).distinct().count()).isEqualTo(5);
+    }
+    // 7 ranks: parts of 42 or 43 rows, floor(42 / 2) = 21 steps each
+    try (var data = builder(14).optRank(6, 7).build()) {
+      assertThat(data.batchesPerEpoch()).isEqualTo(21);
     }
     assertThatThrownBy(() -> builder(15).optRank(1, 2).build())
         .hasMessage("Cannot split a batch of 15 across 2 ranks: the batch size must be a multiple of the world size");
+    assertThatThrownBy(() -> builder(48).optRank(1, 3).optStart(new DataPosition(0, 47)).build())
+        .hasMessage("Cannot start at sample 47 of epoch 0 with 3 ranks: a position counts whole global batches, so"
+            + " it must be a multiple of the ranks");
+  }
+
+  @Test
+  void aRankResumesItsOwnStreamFromASavedPosition() {
+    var augment = ImagePreprocessor.train(SIZE, 0.5, 1.0);
+    List<Batch> all;
+    DataPosition after3;
+    try (var data = builder(32).optAugment(augment).optRank(1, 2).build()) {
+      all = take(data, 3);
+      after3 = data.position();
+      all.addAll(take(data, 8));
+    }
+    assertThat(after3).isEqualTo(new DataPosition(0, 96));
+    try (var data = builder(32).optAugment(augment).optRank(1, 2).optStart(after3).build()) {
+      assertSameBatches(take(data, 8), all.subList(3, 11));
+    }
   }
 
   @Test

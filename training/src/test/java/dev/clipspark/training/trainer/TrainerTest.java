@@ -2,6 +2,7 @@ package dev.clipspark.training.trainer;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -10,7 +11,12 @@ import dev.clipspark.dataset.config.Settings;
 import dev.clipspark.training.checkpoint.Checkpoint;
 import dev.clipspark.training.checkpoint.Checkpoints;
 import dev.clipspark.training.checkpoint.LoadedCheckpoint;
+import dev.clipspark.training.collective.Collective;
+import dev.clipspark.training.collective.Collectives;
+import dev.clipspark.training.data.Batch;
 import dev.clipspark.training.data.DataFixtures;
+import dev.clipspark.training.data.ImagePreprocessor;
+import dev.clipspark.training.data.TrainingData;
 import dev.clipspark.training.model.ClipModel;
 import dev.clipspark.training.model.ClipParameters;
 import dev.clipspark.training.model.ModelConfig;
@@ -18,12 +24,18 @@ import dev.clipspark.training.model.TextConfig;
 import dev.clipspark.training.model.VisionConfig;
 import dev.clipspark.training.nn.ParameterSet;
 import dev.clipspark.training.tokenizer.BpeTrainer;
+import dev.clipspark.training.tokenizer.ClipTokenizer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Random;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.AfterAll;
@@ -92,7 +104,7 @@ class TrainerTest {
     // The same run, failing after step 8 (checkpoints at 3 and 6; 10 steps cross the epoch boundary at 7).
     String crashed = dir.resolve("crashed").toString();
     assertThatThrownBy(() -> train(crashed, options("train.debug.fail-at-step = 8"), new ArrayList<>()))
-        .hasMessageContaining("Failing on purpose after step 8");
+        .hasMessageContaining("Failing on purpose on worker 0 after step 8");
     var log = new ArrayList<String>();
     TrainSummary resumed = train(crashed, options(""), log);
     assertThat(resumed.startStep()).isEqualTo(6);
@@ -122,34 +134,112 @@ class TrainerTest {
     assertThat(y.trainerState().get("epoch")).isEqualTo(x.trainerState().get("epoch")).isEqualTo(1L);
   }
 
-  @Test
-  void twoWorkersTrainLikeOneOnTheSameGlobalBatches() throws Exception {
-    String single = dir.resolve("k1").toString();
-    TrainSummary one = train(single, options("train.max-steps = 5\ntrain.checkpoint-every = 5"), new ArrayList<>());
-    String pair = dir.resolve("k2").toString();
-    var collectives = dev.clipspark.training.collective.Collectives.inProcess(2);
-    var pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+  /** Runs {@code k} in-process workers on {@code out}; returns each rank's summary or exception. */
+  static List<Object> workers(int k, String out, TrainOptions options) throws Exception {
+    var collectives = Collectives.inProcess(k, Duration.ofSeconds(20));
+    var pool = Executors.newFixedThreadPool(k);
     try {
-      var futures = new ArrayList<java.util.concurrent.Future<TrainSummary>>();
+      var futures = new ArrayList<Future<TrainSummary>>();
       for (var c : collectives) {
-        futures.add(pool.submit(() -> Trainer.run(new Trainer.Request(dataset, MODEL, merges, vocab, pair),
-            options("train.max-steps = 5\ntrain.checkpoint-every = 5"), CONF, l -> { }, c)));
+        futures.add(pool.submit(() -> Trainer.run(new Trainer.Request(dataset, MODEL, merges, vocab, out), options,
+            CONF, l -> { }, c)));
       }
-      TrainSummary rank0 = futures.get(0).get(300, java.util.concurrent.TimeUnit.SECONDS);
-      TrainSummary rank1 = futures.get(1).get(300, java.util.concurrent.TimeUnit.SECONDS);
-      assertThat(rank1.lastLoss()).isEqualTo(rank0.lastLoss());
-      assertThat(rank0.lastLoss()).isCloseTo(one.lastLoss(), org.assertj.core.api.Assertions.within(1e-4));
+      var results = new ArrayList<Object>();
+      for (var f : futures) {
+        try {
+          results.add(f.get(300, TimeUnit.SECONDS));
+        } catch (ExecutionException e) {
+          results.add(e.getCause());
+        }
+      }
+      return results;
     } finally {
       pool.shutdownNow();
-      collectives.forEach(dev.clipspark.training.collective.Collective::close);
+      collectives.forEach(Collective::close);
     }
-    LoadedCheckpoint x = Checkpoints.loadLatest(single, CONF).orElseThrow();
-    LoadedCheckpoint y = Checkpoints.loadLatest(pair, CONF).orElseThrow();
-    assertThat(y.step()).isEqualTo(5);
+  }
+
+  @Test
+  void twoWorkersComputeTheGlobalBatchLossAndResumeExactlyAfterOneDies() throws Exception {
+    // 120 rows in two parts of 60: floor(60 / 8) = 7 steps per epoch; 9 steps cross into epoch 1.
+    String straight = dir.resolve("k2-straight").toString();
+    String common = "train.max-steps = 9\ntrain.checkpoint-every = 3\ntrain.verify-every = 2\n";
+    List<Object> done = workers(2, straight, options(common));
+    assertThat(done).allSatisfy(r -> assertThat(r).isInstanceOf(TrainSummary.class));
+    assertThat(((TrainSummary) done.get(1)).lastLoss()).isEqualTo(((TrainSummary) done.get(0)).lastLoss());
+
+    // Step 1's loss is the loss of one process over the two ranks' samples together.
+    TrainOptions o = options(common);
+    var tokenizer = ClipTokenizer.load(merges, vocab, CONF);
+    var halves = new ArrayList<Batch>();
+    for (int r = 0; r < 2; r++) {
+      try (var data = TrainingData.builder().setDataset(dataset).setTokenizer(tokenizer).setContextLength(MODEL.text().contextLength())
+          .setImageSize(32).setBatchSize(16).setSeed(o.seed()).optShuffleBuffer(o.shuffleBuffer())
+          .optAugment(ImagePreprocessor.train(32, o.cropMinScale(), o.cropMaxScale())).optRank(r, 2).build()) {
+        halves.add(data.next());
+      }
+    }
+    var model = ClipModel.create(MODEL, ClipParameters.initialize(MODEL, o.seed(), DataType.FLOAT));
+    model.setTraining(true);
+    double oneProcess = new TrainStep(model, 16).run(Nd4j.concat(0, halves.get(0).images(), halves.get(1).images()),
+        Nd4j.concat(0, halves.get(0).tokens(), halves.get(1).tokens())).loss();
+    assertThat(metrics(straight).get(0).get("loss").asDouble()).isCloseTo(oneProcess, within(1e-5));
+
+    // Worker 1 dies after step 5; worker 0 fails within the collective timeout instead of hanging.
+    String crashed = dir.resolve("k2-crashed").toString();
+    List<Object> failed = workers(2, crashed, options(common + "train.debug.fail-at-step = 5\ntrain.debug.rank = 1"));
+    assertThat(failed.get(1)).isInstanceOf(IllegalStateException.class).extracting(t -> ((Throwable) t).getMessage())
+        .asString().contains("Failing on purpose on worker 1 after step 5");
+    assertThat(failed.get(0)).isInstanceOf(Throwable.class);
+    assertThat(Checkpoints.loadLatest(crashed, CONF).orElseThrow().step()).isEqualTo(3);
+
+    // Both resume from step 3 and end bit-identical to the uninterrupted pair.
+    List<Object> resumed = workers(2, crashed, options(common));
+    assertThat(resumed).allSatisfy(r -> assertThat(r).isInstanceOf(TrainSummary.class));
+    assertThat(((TrainSummary) resumed.get(0)).startStep()).isEqualTo(3);
+    LoadedCheckpoint x = Checkpoints.loadLatest(straight, CONF).orElseThrow();
+    LoadedCheckpoint y = Checkpoints.loadLatest(crashed, CONF).orElseThrow();
+    assertThat(y.step()).isEqualTo(9);
+    assertThat(y.trainerState().get("workers")).isEqualTo(2L);
     for (String name : x.parameters().names()) {
-      INDArray want = x.parameters().value(name);
-      assertThat(y.parameters().value(name).sub(want).amaxNumber().doubleValue()).as(name)
-          .isLessThan(1e-4 * Math.max(1, want.amaxNumber().doubleValue()));
+      assertThat(y.parameters().value(name)).as(name).isEqualTo(x.parameters().value(name));
+    }
+    List<JsonNode> a = metrics(straight);
+    List<JsonNode> b = metrics(crashed);
+    for (int i = 0; i < 9; i++) {
+      assertThat(b.get(i).get("loss").asDouble()).as("loss at step %d", i + 1).isEqualTo(a.get(i).get("loss").asDouble());
+    }
+  }
+
+  @Test
+  void workersWhoseParametersDifferAreStoppedByTheChecksum() throws Exception {
+    var params = List.of(ClipParameters.initialize(MODEL, 1, DataType.FLOAT),
+        ClipParameters.initialize(MODEL, 1, DataType.FLOAT));
+    assertThat(ParameterChecksum.of(params.get(1))).isEqualTo(ParameterChecksum.of(params.get(0)));
+    var collectives = Collectives.inProcess(2, Duration.ofSeconds(20));
+    var pool = Executors.newFixedThreadPool(2);
+    var agreeing = new ArrayList<Future<?>>();
+    for (var c : collectives) {
+      agreeing.add(pool.submit(() -> ParameterChecksum.verify(params.get(c.rank()), c, 7)));
+    }
+    for (var f : agreeing) {
+      f.get(60, TimeUnit.SECONDS);
+    }
+    String name = params.get(1).names().get(3);
+    params.get(1).value(name).putScalar(0, params.get(1).value(name).getFloat(0) + 1e-6f);
+    assertThat(ParameterChecksum.of(params.get(1))).isNotEqualTo(ParameterChecksum.of(params.get(0)));
+    try {
+      var futures = new ArrayList<Future<?>>();
+      for (var c : collectives) {
+        futures.add(pool.submit(() -> ParameterChecksum.verify(params.get(c.rank()), c, 12)));
+      }
+      for (var f : futures) {
+        assertThatThrownBy(() -> f.get(60, TimeUnit.SECONDS)).cause()
+            .hasMessageStartingWith("Cannot continue training at step 12: the 2 workers' parameters differ");
+      }
+    } finally {
+      pool.shutdownNow();
+      collectives.forEach(Collective::close);
     }
   }
 
