@@ -153,6 +153,45 @@ public final class Checkpoints {
     return Optional.empty();
   }
 
+  /**
+   * The checkpoint directory an evaluation of {@code location} should read, without changing anything (safe
+   * while training writes to it): {@code location} itself when it holds {@code checkpoint.json}, else the
+   * {@code step-*} directory that {@code location/checkpoints/latest} names, else the newest {@code step-*}
+   * directory there with a {@code checkpoint.json}.
+   *
+   * @throws IllegalArgumentException when {@code location} holds no complete checkpoint
+   */
+  public static String resolve(String location, Configuration conf) {
+    Path given = new Path(location);
+    try {
+      FileSystem fs = given.getFileSystem(conf);
+      if (fs.exists(new Path(given, MANIFEST))) {
+        return given.toString();
+      }
+      Path root = new Path(given, CHECKPOINTS_DIR);
+      if (fs.exists(root)) {
+        List<StepDir> dirs = stepDirs(fs, root);
+        String pointed = readPointer(fs, root);
+        for (StepDir d : dirs) {
+          if (d.path().getName().equals(pointed) && hasManifest(fs, d)) {
+            return d.path().toString();
+          }
+        }
+        dirs.sort(Comparator.comparingLong(StepDir::step).reversed());
+        for (StepDir d : dirs) {
+          if (hasManifest(fs, d)) {
+            return d.path().toString();
+          }
+        }
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("Cannot look for a checkpoint in " + location + ": " + e.getMessage(), e);
+    }
+    throw new IllegalArgumentException("Cannot find a checkpoint in " + location + ": it is neither a checkpoint"
+        + " directory (with " + MANIFEST + ") nor a training output directory with a complete checkpoint under "
+        + CHECKPOINTS_DIR + "/");
+  }
+
   /** {@link #load(String, DataType, Configuration)} keeping the stored data types. */
   public static LoadedCheckpoint load(String checkpointDir, Configuration conf) {
     return load(checkpointDir, null, conf);

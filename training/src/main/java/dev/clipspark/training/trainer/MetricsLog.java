@@ -44,7 +44,7 @@ final class MetricsLog {
    * parse are left out. For a driver following a run that workers write.
    */
   @SuppressWarnings("unchecked")
-  static List<Map<String, Object>> records(String outDir, String fileName, Configuration conf) {
+  public static List<Map<String, Object>> records(String outDir, String fileName, Configuration conf) {
     Path file = new Path(outDir, fileName);
     var out = new ArrayList<Map<String, Object>>();
     try {

@@ -1,0 +1,41 @@
+package dev.clipspark.evaluation.metrics;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import org.junit.jupiter.api.Test;
+
+class RetrievalMetricsTest {
+
+  @Test
+  void rankCountsEveryOtherCandidateScoringAtLeastAsHigh() {
+    float[] scores = {0.1f, 0.9f, 0.5f, 0.5f, 0.2f};
+    assertThat(RetrievalMetrics.rank(scores, new int[] {1})).isEqualTo(1);
+    // 0.5 ties with the other 0.5 and is beaten by 0.9: rank 3 for either of the tied pair.
+    assertThat(RetrievalMetrics.rank(scores, new int[] {2})).isEqualTo(3);
+    assertThat(RetrievalMetrics.rank(scores, new int[] {3})).isEqualTo(3);
+    assertThat(RetrievalMetrics.rank(scores, new int[] {0})).isEqualTo(5);
+    // Several correct candidates: the best one counts.
+    assertThat(RetrievalMetrics.rank(scores, new int[] {0, 4})).isEqualTo(4);
+    // All equal: last, not first.
+    assertThat(RetrievalMetrics.rank(new float[] {1, 1, 1, 1}, new int[] {0})).isEqualTo(4);
+  }
+
+  @Test
+  void recallAtKAndMedianRankOfHandPickedRanks() {
+    // Ranks 1, 1, 3, 6, 12, 2: R@1 2/6, R@5 4/6, R@10 5/6; sorted 1 1 2 3 6 12, median (2 + 3) / 2.
+    var m = RetrievalMetrics.ofRanks(new int[] {1, 1, 3, 6, 12, 2}, 20);
+    assertThat(m.recallAt1()).isEqualTo(2 / 6.0);
+    assertThat(m.recallAt5()).isEqualTo(4 / 6.0);
+    assertThat(m.recallAt10()).isEqualTo(5 / 6.0);
+    assertThat(m.medianRank()).isEqualTo(2.5);
+    assertThat(RetrievalMetrics.ofRanks(new int[] {4, 1, 9}, 9).medianRank()).isEqualTo(4);
+  }
+
+  @Test
+  void aQueryWithoutACorrectCandidateIsRefused() {
+    assertThatThrownBy(() -> RetrievalMetrics.rank(new float[] {1}, new int[0])).hasMessageContaining("without a correct candidate");
+    assertThatThrownBy(() -> RetrievalMetrics.rank(new float[] {1}, new int[] {1}))
+        .hasMessage("Cannot rank candidate 1: the query scored 1 candidates");
+  }
+}
