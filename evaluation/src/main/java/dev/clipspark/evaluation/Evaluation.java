@@ -161,6 +161,10 @@ public final class Evaluation {
       }
     }
     write(report, request, conf);
+    report.put("report_json", new Path(request.out(), REPORT_JSON).toString());
+    if (request.task() != Task.EMBED) {
+      report.put("report_html", new Path(request.out(), REPORT_HTML).toString());
+    }
     return report;
   }
 

@@ -22,6 +22,7 @@ import picocli.CommandLine.Command;
         BuildDatasetCommand.class,
         TrainTokenizerCommand.class,
         TrainCommand.class,
+        EvaluateCommand.class,
         BenchCommand.class,
         CommandLine.HelpCommand.class,
     })

@@ -38,6 +38,15 @@ class ConfFilesTest {
   }
 
   @Test
+  void evaluationConfDocumentsExactlyTheDefaults() {
+    var documented = ConfigFactory.parseFile(new File(CONF, "evaluation.conf")).resolve();
+    var reference = ConfigFactory.defaultReference();
+    assertThat(documented.root().keySet()).containsExactly("eval");
+    assertThat(documented.getConfig("eval").root().unwrapped()).as("conf/evaluation.conf")
+        .isEqualTo(reference.getConfig("eval").root().unwrapped());
+  }
+
+  @Test
   void demoConfOnlySetsKnownKeysAndLoads() {
     var settings = JobConfig.load(null, List.of(), ConfigFactory.parseFile(new File(CONF, "demo.conf")));
     assertThat(settings.intIn("source.synthetic.count", 1, Integer.MAX_VALUE)).isEqualTo(2000);

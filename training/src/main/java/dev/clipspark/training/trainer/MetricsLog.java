@@ -21,7 +21,7 @@ import org.apache.hadoop.fs.Path;
  * stores without append, and costs little: a long run logs a few thousand short lines. A resumed run first
  * drops the records after its checkpoint's step, so the file always describes one continuous run.
  */
-final class MetricsLog {
+public final class MetricsLog {
 
   private static final ObjectMapper JSON = new ObjectMapper();
 
