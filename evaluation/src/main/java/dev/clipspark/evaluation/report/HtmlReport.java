@@ -355,7 +355,7 @@ public final class HtmlReport {
     }
 
     private void perClass(String idPrefix, String field, String title, JsonNode section) {
-      if (!section.path("per_class_accuracy").isArray()) {
+      if (!section.path("per_class_accuracy").isArray() || section.path("per_class_accuracy").isEmpty()) {
         return;
       }
       double[] accuracy = doubles(section.path("per_class_accuracy"), field + ".per_class_accuracy");
@@ -393,7 +393,7 @@ public final class HtmlReport {
     }
 
     private void confusion(String idPrefix, String field, String title, JsonNode section) {
-      if (!section.path("confusion_matrix").isArray()) {
+      if (!section.path("confusion_matrix").isArray() || section.path("confusion_matrix").isEmpty()) {
         return;
       }
       int n = section.path("confusion_matrix").size();
