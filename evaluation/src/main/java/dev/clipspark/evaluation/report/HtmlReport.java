@@ -514,7 +514,7 @@ public final class HtmlReport {
         return;
       }
       section("learning-curve", "Learning curves");
-      out.append("<p>From the checkpoint directory's <code>metrics.jsonl</code>.</p>\n");
+      out.append("<p>From the training run's <code>metrics.jsonl</code>.</p>\n");
       if (loss[0].length > 0) {
         figure("learning-curve-loss", "Training loss", ReportCharts.curve("loss", loss[0], loss[1]),
             "The contrastive loss of each logged step.");
