@@ -48,6 +48,10 @@ final class Html {
     int exponent = (int) Math.floor(Math.log10(Math.abs(v)));
     if (exponent <= -3 || exponent >= 6) {
       double mantissa = v / Math.pow(10, exponent);
+      if (Math.abs(mantissa) < 1) { // log10 of a power of ten a hair below it
+        mantissa *= 10;
+        exponent--;
+      }
       if (Math.abs(mantissa) >= 9.9995) { // rounding carried into the next decade
         mantissa /= 10;
         exponent++;

@@ -355,7 +355,7 @@ public final class HtmlReport {
     }
 
     private void perClass(String idPrefix, String field, String title, JsonNode section) {
-      if (!section.path("per_class_accuracy").isArray()) {
+      if (!section.path("per_class_accuracy").isArray() || section.path("per_class_accuracy").isEmpty()) {
         return;
       }
       double[] accuracy = doubles(section.path("per_class_accuracy"), field + ".per_class_accuracy");
@@ -393,7 +393,7 @@ public final class HtmlReport {
     }
 
     private void confusion(String idPrefix, String field, String title, JsonNode section) {
-      if (!section.path("confusion_matrix").isArray()) {
+      if (!section.path("confusion_matrix").isArray() || section.path("confusion_matrix").isEmpty()) {
         return;
       }
       int n = section.path("confusion_matrix").size();
@@ -514,7 +514,7 @@ public final class HtmlReport {
         return;
       }
       section("learning-curve", "Learning curves");
-      out.append("<p>From the checkpoint directory's <code>metrics.jsonl</code>.</p>\n");
+      out.append("<p>From the training run's <code>metrics.jsonl</code>.</p>\n");
       if (loss[0].length > 0) {
         figure("learning-curve-loss", "Training loss", ReportCharts.curve("loss", loss[0], loss[1]),
             "The contrastive loss of each logged step.");

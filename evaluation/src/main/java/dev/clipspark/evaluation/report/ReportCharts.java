@@ -2,6 +2,7 @@ package dev.clipspark.evaluation.report;
 
 import java.awt.BasicStroke;
 import java.awt.Color;
+import java.awt.Font;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.util.ArrayList;
@@ -19,6 +20,8 @@ import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYSeries.XYSeriesRenderStyle;
 import org.knowm.xchart.internal.chartpart.Chart;
 import org.knowm.xchart.style.AxesChartStyler;
+import org.knowm.xchart.style.Styler.ChartTheme;
+import org.knowm.xchart.style.Styler.LegendLayout;
 import org.knowm.xchart.style.Styler.LegendPosition;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 
@@ -123,15 +126,18 @@ final class ReportCharts {
     int height = 220 + CELL_PIXELS * k;
     width = Math.max(width, 640);
     height = Math.max(height, 480);
-    var chart = new HeatMapChart(width, height);
+    // HeatMapChart(width, height) leaves its styler's fonts and colours null in XChart 3.8.8; name the theme.
+    var chart = new HeatMapChart(width, height, ChartTheme.XChart);
     var styler = chart.getStyler();
     style(styler);
     styler.setLegendPosition(LegendPosition.OutsideE);
     styler.setXAxisLabelRotation(90);
     styler.setMin(0).setMax(100);
-    styler.setRangeColors(new Color[] {Color.WHITE, new Color(0x9ecae1), new Color(0x3182bd), new Color(0x08306b)});
+    // Light enough at 100% for the black cell values to stay readable.
+    styler.setRangeColors(new Color[] {Color.WHITE, new Color(0xc6dbef), new Color(0x6baed6), new Color(0x2171b5)});
     styler.setShowValue(k <= CELL_VALUES_LIMIT);
     styler.setHeatMapValueDecimalPattern("0");
+    styler.setValueFont(new Font(Font.SANS_SERIF, Font.PLAIN, 10));
     styler.setPlotGridLinesVisible(false);
     chart.setXAxisTitle("predicted class");
     chart.setYAxisTitle("true class");
@@ -146,8 +152,9 @@ final class ReportCharts {
         total += c;
       }
       for (int c = 0; c < k; c++) {
-        double value = total == 0 ? 0 : 100.0 * row[shown[c]] / total;
-        cells.add(new Number[] {c, k - 1 - r, value});
+        if (row[shown[c]] > 0) { // empty cells stay blank rather than filled with "0"
+          cells.add(new Number[] {c, k - 1 - r, 100.0 * row[shown[c]] / total});
+        }
       }
     }
     chart.addSeries("% of the true class", x, y, cells);
@@ -220,7 +227,8 @@ final class ReportCharts {
     var styler = chart.getStyler();
     style(styler);
     styler.setXAxisLogarithmic(true);
-    styler.setLegendPosition(LegendPosition.InsideSE);
+    styler.setLegendPosition(LegendPosition.OutsideS);
+    styler.setLegendLayout(LegendLayout.Horizontal);
     styler.setSeriesColors(new Color[] {BLUE, ORANGE});
     chart.setXAxisTitle("regularisation parameter");
     chart.setYAxisTitle("validation accuracy (%)");
@@ -252,6 +260,9 @@ final class ReportCharts {
     styler.setSeriesColors(new Color[] {BLUE});
     styler.setSeriesLines(new BasicStroke[] {new BasicStroke(1.5f)});
     chart.setXAxisTitle("step");
+    if (steps.length > 0 && steps[0] >= 0) {
+      styler.setXAxisMin(0.0); // round tick values rather than ones counted from the first logged step
+    }
     chart.setYAxisTitle(yTitle);
     var series = chart.addSeries(yTitle, steps, values);
     series.setXYSeriesRenderStyle(XYSeriesRenderStyle.Line);

@@ -222,6 +222,44 @@ class HtmlReportTest {
     assertSelfContained(html);
   }
 
+  // ---- sparse documents
+
+  @Test
+  void sectionsWithLittleDataRenderWhatTheyHave() throws IOException {
+    ObjectNode report = header("linear-probe");
+    report.remove("created");
+    ((ObjectNode) report.path("checkpoint")).remove("step");
+    ObjectNode probe = report.putObject("linear_probe").put("test_accuracy", 0.5);
+    probe.putArray("sweep").addObject().put("reg_param", 0.01).put("validation_accuracy", 0.49);
+    probe.putArray("per_class_accuracy"); // empty: no chart
+    ArrayNode curve = report.putArray("learning_curve");
+    curve.addObject().put("step", 100).put("loss", 2.5); // one point, no logit scale anywhere
+    curve.addObject().put("step", 200).putNull("loss");
+
+    String html = HtmlReport.render(report);
+
+    assertThat(html).contains("<h1>Linear probe: tiny-vit</h1>").doesNotContain("<th>Created</th>", "<th>Step</th>");
+    Map<String, BufferedImage> charts = charts(html);
+    assertThat(charts).containsOnlyKeys("linear-probe-sweep", "learning-curve-loss");
+    assertThat(html).contains("<tr><td>test accuracy</td><td class=\"num\">50.00%</td></tr>")
+        .doesNotContain("validation accuracy</td>", "chosen regularisation", "the chosen");
+  }
+
+  @Test
+  void numbersAreShort() {
+    assertThat(Html.number(0.001)).isEqualTo("1e-3");
+    assertThat(Html.number(1e-6)).isEqualTo("1e-6");
+    assertThat(Html.number(2.5e-4)).isEqualTo("2.5e-4");
+    assertThat(Html.number(0.01)).isEqualTo("0.01");
+    assertThat(Html.number(0.12345)).isEqualTo("0.1235");
+    assertThat(Html.number(4)).isEqualTo("4");
+    assertThat(Html.number(4.5)).isEqualTo("4.5");
+    assertThat(Html.number(3e12)).isEqualTo("3e12");
+    assertThat(Html.percent(0.7123)).isEqualTo("71.23%");
+    assertThat(Html.count(48000)).isEqualTo("48,000");
+    assertThat(Html.text("<b>&\"'")).isEqualTo("&lt;b&gt;&amp;&quot;&#39;");
+  }
+
   // ---- errors
 
   @Test
