@@ -16,7 +16,9 @@ final class RawPixels {
     if (encoded == null || encoded.length == 0) {
       throw new IllegalArgumentException("Cannot decode image: it has no bytes");
     }
-    try (ImageInputStream in = new MemoryCacheImageInputStream(new ByteArrayInputStream(encoded))) {
+    try {
+      // ImageIO.read closes the stream itself.
+      ImageInputStream in = new MemoryCacheImageInputStream(new ByteArrayInputStream(encoded));
       BufferedImage image = ImageIO.read(in);
       if (image == null) {
         throw new IllegalArgumentException("Cannot decode image: no reader for its format");
