@@ -18,12 +18,12 @@ import org.apache.hadoop.fs.Path;
  * files of {@code conf/templates/} and {@code conf/classes/}); anything else is a file (local path or Hadoop URI).
  *
  * <p>Shipped templates: {@code imagenet} (CLIP's 80 ImageNet templates), {@code default} ({@code a photo of a {}.}),
- * {@code fashion-mnist}. Shipped class lists: {@code fashion-mnist}, {@code mnist}.
+ * {@code fashion-mnist}, {@code shapes} (the demo's coloured shapes). Shipped class lists: {@code fashion-mnist}, {@code mnist}.
  */
 public final class Prompts {
 
   /** Shipped template lists. */
-  public static final List<String> SHIPPED_TEMPLATES = List.of("default", "imagenet", "fashion-mnist");
+  public static final List<String> SHIPPED_TEMPLATES = List.of("default", "imagenet", "fashion-mnist", "shapes");
   /** Shipped class lists. */
   public static final List<String> SHIPPED_CLASSES = List.of("fashion-mnist", "mnist");
   /** CLIP's single template. */

@@ -267,7 +267,7 @@ class EvaluationTest {
     assertThatThrownBy(() -> Evaluation.run(spark, request(Evaluation.Task.ZEROSHOT, "idx:" + idx, dir.resolve("y")),
         options())).hasMessageContaining("IDX files carry none; pass --classes FILE");
     assertThatThrownBy(() -> Prompts.templates("imagenet-1k")).hasMessageContaining(
-        "shipped lists are default, imagenet, fashion-mnist");
+        "shipped lists are default, imagenet, fashion-mnist, shapes");
     assertThatThrownBy(() -> options("eval.single-template = \"a photo\"")).hasMessage(
         "Cannot set eval.single-template to \"a photo\": must contain {} where the class name goes");
     assertThatThrownBy(() -> options("eval.probe.features = text")).hasMessageContaining(

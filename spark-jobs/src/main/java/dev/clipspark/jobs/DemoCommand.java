@@ -11,6 +11,10 @@ import dev.clipspark.dataset.queries.QueryOptions;
 import dev.clipspark.dataset.queries.QuerySummary;
 import dev.clipspark.dataset.source.SourceOptions;
 import dev.clipspark.dataset.source.Sources;
+import dev.clipspark.dataset.source.SyntheticShapes;
+import dev.clipspark.evaluation.EvalOptions;
+import dev.clipspark.evaluation.Evaluation;
+import dev.clipspark.evaluation.data.EvalData;
 import dev.clipspark.training.model.ModelConfig;
 import dev.clipspark.training.model.ModelConfigs;
 import dev.clipspark.training.tokenizer.BpeTrainer;
@@ -26,6 +30,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -33,8 +38,9 @@ import picocli.CommandLine.Option;
 /**
  * {@code clip demo}: the whole pipeline end to end on data it makes itself. Writes a text corpus, builds
  * the query list from it (plus WordNet when installed), builds a dataset from the synthetic
- * coloured-shapes source, learns a BPE tokenizer from its captions, trains a tiny CLIP model on the dataset
- * and prints where everything went and how the loss fell. Its smaller sizes come from conf/demo.conf;
+ * coloured-shapes source, learns a BPE tokenizer from its captions, trains a tiny CLIP model on the dataset,
+ * evaluates it zero-shot on images it never saw and prints where everything went, how the loss fell and the
+ * path of the evaluation's report.html. Its smaller sizes come from conf/demo.conf;
  * {@code --conf} and {@code --set} override them.
  */
 @Command(
@@ -42,7 +48,7 @@ import picocli.CommandLine.Option;
     mixinStandardHelpOptions = true,
     description = {
         "Runs the pipeline end to end in Spark on data it generates: corpus -> queries -> dataset -> tokenizer",
-        "-> a tiny CLIP model trained on the dataset.",
+        "-> a tiny CLIP model trained on the dataset -> its zero-shot accuracy on unseen images (report.html).",
         "Settings: conf/demo.conf, overridable with --conf and --set."})
 final class DemoCommand extends JobCommand {
 
@@ -56,6 +62,21 @@ final class DemoCommand extends JobCommand {
       }
     } catch (IOException e) {
       throw new UncheckedIOException("Cannot delete the previous demo run in " + dir, e);
+    }
+  }
+
+  /** Renders {@code perClass} images of every synthetic class into {@code dir/COLOUR_SHAPE/NNN.jpg}. */
+  static void writeEvalImages(File dir, int perClass, long seed, int size) {
+    var rnd = new java.util.SplittableRandom(seed);
+    try {
+      for (var c : SyntheticShapes.classes()) {
+        var classDir = Files.createDirectories(dir.toPath().resolve(c.colour() + "_" + c.shape()));
+        for (int i = 0; i < perClass; i++) {
+          Files.write(classDir.resolve(String.format(Locale.ROOT, "%03d.jpg", i)), SyntheticShapes.render(c, size, rnd));
+        }
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("Cannot write the demo's evaluation images to " + dir, e);
     }
   }
 
@@ -78,6 +99,7 @@ final class DemoCommand extends JobCommand {
   private SourceOptions sourceOptions;
   private TokenizerOptions tokenizerOptions;
   private TrainOptions trainOptions;
+  private EvalOptions evalOptions;
   private ModelConfig modelConfig;
 
   @Option(names = "--model", defaultValue = "tiny-vit", paramLabel = "NAME|FILE",
@@ -103,6 +125,7 @@ final class DemoCommand extends JobCommand {
     sourceOptions = SourceOptions.from(settings);
     tokenizerOptions = TokenizerOptions.from(settings);
     trainOptions = TrainOptions.from(settings);
+    evalOptions = EvalOptions.from(settings);
     modelConfig = ModelConfigs.load(model);
     if (workers < 1) {
       throw new IllegalArgumentException("Cannot run demo with --workers " + workers + ": must be at least 1");
@@ -124,21 +147,21 @@ final class DemoCommand extends JobCommand {
     } catch (IOException e) {
       throw new UncheckedIOException("Cannot write the demo corpus to " + corpus, e);
     }
-    printer.println("1/5 corpus: " + corpusLines + " lines in " + corpus);
+    printer.println("1/6 corpus: " + corpusLines + " lines in " + corpus);
     String wordnet = !noWordnet && new File(DEBIAN_WORDNET, "data.noun").isFile() ? DEBIAN_WORDNET : null;
     String queriesDir = new File(out, "queries").getPath();
     QuerySummary queries = QueryListBuilder.build(spark,
         new QueryInputs(List.of(corpus.getPath()), null, wordnet), queryOptions, queriesDir);
-    printer.println("2/5 " + Reports.queries(queries, queriesDir)
+    printer.println("2/6 " + Reports.queries(queries, queriesDir)
         + (wordnet == null ? "\n  (WordNet not added: install Debian's wordnet-base for " + DEBIAN_WORDNET + ")" : ""));
     String datasetDir = new File(out, "dataset").getPath();
     var result = DatasetBuild.run(spark, new DatasetBuild.Request(queriesDir,
         List.of(Sources.synthetic(sourceOptions)), datasetDir, true), buildOptions);
-    printer.println("3/5 " + Reports.dataset(result, datasetDir));
+    printer.println("3/6 " + Reports.dataset(result, datasetDir));
     String merges = new File(out, "tokenizer/merges.txt.gz").getPath();
     TrainResult tokenizer = BpeTrainer.train(spark, datasetDir, tokenizerOptions.vocabSize(),
         tokenizerOptions.minWordCount(), merges);
-    printer.println(String.format(Locale.ROOT, "4/5 tokenizer: %,d BPE merges learned from the captions (vocabulary %,d of the %,d asked%s) in %s",
+    printer.println(String.format(Locale.ROOT, "4/6 tokenizer: %,d BPE merges learned from the captions (vocabulary %,d of the %,d asked%s) in %s",
         tokenizer.mergesLearned(), tokenizer.vocabSize(), tokenizer.vocabSizeAsked(),
         tokenizer.complete() ? "" : "; the captions support no more", merges));
     printer.flush();
@@ -151,7 +174,7 @@ final class DemoCommand extends JobCommand {
     while (trainOptions.batchSize() % k != 0) {
       k--;
     }
-    printer.println(String.format(Locale.ROOT, "5/5 training %s: batch %d, %d epochs, %d worker%s%s", modelConfig.name(),
+    printer.println(String.format(Locale.ROOT, "5/6 training %s: batch %d, %d epochs, %d worker%s%s", modelConfig.name(),
         trainOptions.batchSize(), trainOptions.epochs(), k, k == 1 ? "" : "s",
         k < workers ? " (Spark offers " + slots + " task slots)" : ""));
     printer.flush();
@@ -166,6 +189,25 @@ final class DemoCommand extends JobCommand {
         trained.firstLoss(), trained.lastLoss(), trained.steps(), trainOptions.batchSize(),
         Math.log(trainOptions.batchSize())));
     printer.println("  checkpoint " + trained.checkpoint());
+    printer.flush();
+
+    // Zero-shot on images the model never saw (a seed the dataset did not use), one folder per class, scored
+    // against prompts that are none of the captions' templates.
+    File evalData = new File(out, "eval-images");
+    deleteRecursively(evalData);
+    int perClass = 8;
+    writeEvalImages(evalData, perClass, sourceOptions.syntheticSeed() + 1_000_003L,
+        sourceOptions.syntheticImageSize());
+    File reportDir = new File(out, "evaluation");
+    var evalRequest = new Evaluation.Request(Evaluation.Task.ZEROSHOT, trainDir.getPath(),
+        EvalData.Spec.parse("folder:" + evalData.getPath()), null, reportDir.getPath(), "both");
+    Map<String, Object> report = Evaluation.run(spark, evalRequest, evalOptions.withTemplates("shapes"));
+    @SuppressWarnings("unchecked")
+    var zeroshot = (Map<String, Object>) report.get("zeroshot");
+    int classes = SyntheticShapes.classes().size();
+    printer.println(String.format(Locale.ROOT, "6/6 zero-shot on %d unseen images of the %d classes: top-1 %.3f, top-5"
+            + " %.3f (chance %.3f)%n  report %s", classes * perClass, classes, (Double) zeroshot.get("top1"),
+        (Double) zeroshot.get("top5"), 1.0 / classes, new File(reportDir, Evaluation.REPORT_HTML).getAbsolutePath()));
     printer.println("Demo dataset: " + new File(datasetDir).getAbsolutePath());
     printer.println("Demo model:   " + trainDir.getAbsolutePath());
     printer.flush();
