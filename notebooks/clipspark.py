@@ -5,7 +5,7 @@ Needs Debian's python3 with ``python3-jpype`` (and ``python3-ipykernel``, ``jupy
 ``jupyter-notebook`` to run notebooks); nothing from PyPI. The Java side is ``dev.clipspark.evaluation``:
 ``ClipEvaluator``, ``ZeroShotClassifier``, ``Prompts`` and ``Notebook`` (the small entry point these helpers call).
 
-Environment (all optional but the checkpoint):
+Environment (all optional but the checkpoint; relative paths are relative to the repository):
 
 ==========================  ===============================================================================
 ``CLIPSPARK_CHECKPOINT``    a training output directory (its newest checkpoint) or a ``checkpoints/step-N``
@@ -28,6 +28,7 @@ import glob
 import html
 import json
 import os
+import re
 import tempfile
 from html.parser import HTMLParser
 
@@ -66,6 +67,14 @@ MASTER_DEFAULT = "local[2]"
 # ---- settings from the environment
 
 
+def _path(value):
+    """A local path relative to the repository (the kernel runs in notebooks/, wherever Jupyter started), or a
+    URI (``hdfs:``, ``file:``, ...) or absolute path as it is."""
+    if os.path.isabs(value) or re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:", value):
+        return value
+    return os.path.normpath(os.path.join(ROOT, value))
+
+
 def checkpoint():
     """The checkpoint to evaluate: ``CLIPSPARK_CHECKPOINT``."""
     value = os.environ.get("CLIPSPARK_CHECKPOINT", "").strip()
@@ -73,17 +82,20 @@ def checkpoint():
         raise RuntimeError(
             "Cannot pick a checkpoint: set CLIPSPARK_CHECKPOINT to a training output directory or a "
             "checkpoints/step-N directory (bin/clip demo writes demo-output/train) before starting Jupyter")
-    return value
+    return _path(value)
 
 
 def checkpoint_b():
     """The second checkpoint of a comparison: ``CLIPSPARK_CHECKPOINT_B``, else the first."""
-    return os.environ.get("CLIPSPARK_CHECKPOINT_B", "").strip() or checkpoint()
+    value = os.environ.get("CLIPSPARK_CHECKPOINT_B", "").strip()
+    return _path(value) if value else checkpoint()
 
 
 def dataset():
     """The evaluation dataset, ``KIND:PATH``: ``CLIPSPARK_DATASET``."""
-    return os.environ.get("CLIPSPARK_DATASET", "").strip() or DATASET_DEFAULT
+    value = os.environ.get("CLIPSPARK_DATASET", "").strip() or DATASET_DEFAULT
+    kind, sep, path = value.partition(":")
+    return kind + sep + _path(path) if sep and path else value
 
 
 def max_rows():
@@ -100,10 +112,16 @@ def max_rows():
     return rows
 
 
+def images_dir():
+    """A directory of images to classify: ``CLIPSPARK_IMAGES``; None when unset."""
+    value = os.environ.get("CLIPSPARK_IMAGES", "").strip()
+    return _path(value) if value else None
+
+
 def output_dir(name):
     """A directory for one notebook's files: ``CLIPSPARK_OUT/name``, created."""
     base = os.environ.get("CLIPSPARK_OUT", "").strip() or os.path.join(tempfile.gettempdir(), "clipspark-notebooks")
-    path = os.path.abspath(os.path.join(base, name))
+    path = os.path.join(_path(base), name)
     os.makedirs(path, exist_ok=True)
     return path
 

@@ -84,7 +84,8 @@ class NotebooksTest {
       p.destroyForcibly();
       throw new AssertionError("jupyter-nbconvert did not finish in 10 minutes:\n" + Files.readString(log, UTF_8));
     }
-    String output = Files.readString(log, UTF_8);
+    // Tracebacks come coloured; the failure message reads better without the escapes.
+    String output = Files.readString(log, UTF_8).replaceAll("\u001B\\[[;\\d]*m", "");
     System.out.printf("Executed %d notebooks in %.1f s%n%s%n", notebooks.size(), (System.nanoTime() - start) / 1e9,
         output);
     assertThat(p.exitValue()).as("jupyter-nbconvert --execute failed (a cell raised?):\n%s", output).isZero();
