@@ -129,6 +129,14 @@ public final class Collectives {
     }
   }
 
+  static void requireScatterable(INDArray data, int rank, int size) {
+    if (data.rank() < 1 || data.size(0) % size != 0) {
+      throw new IllegalArgumentException(String.format(
+          "Cannot reduceScatterSum on rank %d of %d: array of shape %s does not split by rows into %d equal shares",
+          rank, size, Arrays.toString(data.shape()), size));
+    }
+  }
+
   static void requireRoot(int root, int rank, int size) {
     if (root < 0 || root >= size) {
       throw new IllegalArgumentException(String.format(
