@@ -7,7 +7,6 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.impl.indexaccum.custom.ArgMax;
 import org.nd4j.linalg.api.ops.impl.reduce.same.Max;
 import org.nd4j.linalg.api.ops.impl.reduce.same.Sum;
-import org.nd4j.linalg.factory.Broadcast;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.ops.transforms.Transforms;
 
@@ -150,7 +149,7 @@ public final class GatherWithGradientLoss {
   private static double softmaxGradient(INDArray logits, long offset, double twoN, Rows rows) {
     long n = logits.size(0);
     Nd4j.getExecutioner().exec(new Max(logits, rows.max, 1));
-    Broadcast.sub(logits, rows.max, logits, 0);
+    logits.subiColumnVector(rows.max.reshape(n, 1));
     // lse_i - L_i,y_i = log(sum_j exp(L_ij - max_i)) - (L_i,y_i - max_i)
     double terms = 0;
     for (long i = 0; i < n; i++) {
@@ -159,7 +158,7 @@ public final class GatherWithGradientLoss {
     Transforms.exp(logits, false);
     Nd4j.getExecutioner().exec(new Sum(logits, rows.sum, 1));
     terms += Transforms.log(rows.sum, true).sumNumber().doubleValue();
-    Broadcast.div(logits, rows.sum.muli(twoN), logits, 0);
+    logits.diviColumnVector(rows.sum.muli(twoN).reshape(n, 1));
     for (long i = 0; i < n; i++) {
       logits.putScalar(i, offset + i, logits.getDouble(i, offset + i) - 1 / twoN);
     }
@@ -173,6 +172,6 @@ public final class GatherWithGradientLoss {
   /** Through u = x / |x|, in place: dx = (du - u (u . du)) / |x|. */
   private static void throughNorm(INDArray du, INDArray u, INDArray norms, INDArray scratch) {
     INDArray dot = scratch.assign(u).muli(du).sum(1);
-    du.subi(Broadcast.mul(u, dot, scratch, 0)).diviColumnVector(norms);
+    du.subi(scratch.assign(u).muliColumnVector(dot.reshape(u.size(0), 1))).diviColumnVector(norms);
   }
 }
