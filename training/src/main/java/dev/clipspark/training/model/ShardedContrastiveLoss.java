@@ -188,8 +188,9 @@ public final class ShardedContrastiveLoss {
       Nd4j.getExecutioner().exec(new Max(s, tileMax, 1));
       if (bestValue != null) {
         Nd4j.exec(new ArgMax(new INDArray[] {s}, new INDArray[] {tiles.argMax}, false, 1));
-        double[] m = tileMax.toDoubleVector();
-        long[] arg = tiles.argMax.toLongVector();
+        // Read straight from the buffers (both plain arrays of n): toDoubleVector would copy on the native side.
+        double[] m = tileMax.data().asDouble();
+        long[] arg = tiles.argMax.data().asLong();
         for (int i = 0; i < n; i++) {
           if (m[i] > bestValue[i]) {
             bestValue[i] = m[i];
