@@ -170,13 +170,16 @@ final class BenchCommand implements Runnable {
   }
 
   @Command(name = "loss", mixinStandardHelpOptions = true,
-      description = {"One worker's share of the distributed contrastive loss (rank 0 of --workers, the others simulated",
-          "with seeded synthetic embeddings): the exact sharded loss against open_clip's gather-with-gradient scheme",
-          "in the same run. Reports the median seconds per step, the working memory beyond the gathered N x d",
-          "features (measured: every ND4J allocation during the step, an upper bound on its peak; and analytic),",
-          "the bytes a ring moves through the worker per step, and the dense N x N loss's analytic working memory",
-          "(also run and measured when --batch is at most " + dev.clipspark.training.model.LossBenchmark.DENSE_MAX_BATCH
-              + ")."})
+      description = {"One worker's share of the distributed loss: sharded against gather-with-gradient.",
+          "Rank 0 of --workers computes its share of the contrastive loss of --batch",
+          "pairs of --dim features, the other workers simulated with seeded synthetic",
+          "embeddings, with the exact sharded loss and with open_clip's gather-with-",
+          "gradient scheme in the same run. Reports the median seconds per step, the",
+          "working memory beyond the gathered N x d features (measured: every ND4J",
+          "allocation during the step, an upper bound on its peak; and analytic), the",
+          "bytes a ring moves through the worker per step, and the dense N x N loss's",
+          "analytic working memory (also run and measured for a batch of at most "
+              + dev.clipspark.training.model.LossBenchmark.DENSE_MAX_BATCH + ")."})
   static final class Loss implements Callable<Integer> {
     @Mixin Output output;
     @Mixin SettingsOptions settings;
@@ -235,9 +238,11 @@ final class BenchCommand implements Runnable {
   }
 
   @Command(name = "collective", mixinStandardHelpOptions = true,
-      description = {"Ring all-reduce, all-gather and reduce-scatter over TCP on loopback, the --workers ranks as threads",
-          "of this JVM, against a plain socket copy of the same bytes between two threads. Rates are the array's",
-          "bytes over the median time of one operation."})
+      description = {"Ring collectives over TCP on loopback against a plain socket copy.",
+          "All-reduce, all-gather and reduce-scatter with the --workers ranks as",
+          "threads of this JVM, against a plain socket copy of the same bytes between",
+          "two threads. Rates are the array's bytes over the median time of one",
+          "operation."})
   static final class CollectiveBench implements Callable<Integer> {
     @Mixin Output output;
     @Mixin SettingsOptions settings;
