@@ -241,8 +241,9 @@ final class BenchCommand implements Runnable {
       description = {"Ring collectives over TCP on loopback against a plain socket copy.",
           "All-reduce, all-gather and reduce-scatter with the --workers ranks as",
           "threads of this JVM, against a plain socket copy of the same bytes between",
-          "two threads. Rates are the array's bytes over the median time of one",
-          "operation."})
+          "two threads, and against allocating a fresh array of the same bytes (all-",
+          "gather and reduce-scatter allocate their results). Rates are the array's",
+          "bytes over the median time of one operation."})
   static final class CollectiveBench implements Callable<Integer> {
     @Mixin Output output;
     @Mixin SettingsOptions settings;
@@ -280,6 +281,8 @@ final class BenchCommand implements Runnable {
       figures.put("reduce_scatter_bytes_per_second", r.reduceScatterBytesPerSecond());
       figures.put("socket_copy_seconds", r.copySeconds());
       figures.put("socket_copy_bytes_per_second", r.copyBytesPerSecond());
+      figures.put("allocate_seconds", r.allocateSeconds());
+      figures.put("allocate_bytes_per_second", r.allocateBytesPerSecond());
       return report(spec.commandLine().getOut(), "bench collective", figures, output.json);
     }
   }

@@ -64,7 +64,7 @@ class BenchCommandTest {
     JsonNode r = new ObjectMapper().readTree(json.toFile());
     assertThat(r.get("workers").asInt()).isEqualTo(3);
     assertThat(r.get("bytes").asLong()).isEqualTo(996);
-    for (String op : new String[] {"all_reduce", "all_gather", "reduce_scatter", "socket_copy"}) {
+    for (String op : new String[] {"all_reduce", "all_gather", "reduce_scatter", "socket_copy", "allocate"}) {
       assertThat(r.get(op + "_seconds").asDouble()).as(op).isPositive();
       assertThat(r.get(op + "_bytes_per_second").asDouble()).as(op)
           .isCloseTo(996 / r.get(op + "_seconds").asDouble(), org.assertj.core.api.Assertions.within(1e-6 * 996

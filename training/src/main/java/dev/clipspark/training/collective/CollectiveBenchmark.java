@@ -38,9 +38,12 @@ public final class CollectiveBenchmark {
    * @param allGatherSeconds median seconds of one float all-gather whose result is {@code bytes}
    * @param reduceScatterSeconds median seconds of one float reduce-scatter of {@code bytes}
    * @param copySeconds      median seconds of sending {@code bytes} through one loopback socket
+   * @param allocateSeconds  median seconds of allocating a fresh zero-filled float array of {@code bytes} (the
+   *                         others kept alive, so the memory is new to the process): what an all-gather or
+   *                         reduce-scatter, which allocate their results, pay on top of moving the bytes
    */
   public record Result(int k, long bytes, int reps, double allReduceSeconds, double allGatherSeconds,
-      double reduceScatterSeconds, double copySeconds) {
+      double reduceScatterSeconds, double copySeconds, double allocateSeconds) {
 
     /** All-reduce rate, array bytes per second. */
     public double allReduceBytesPerSecond() {
@@ -60,6 +63,11 @@ public final class CollectiveBenchmark {
     /** Plain socket copy rate, bytes per second. */
     public double copyBytesPerSecond() {
       return bytes / copySeconds;
+    }
+
+    /** Fresh memory rate: bytes allocated and zero-filled per second. */
+    public double allocateBytesPerSecond() {
+      return bytes / allocateSeconds;
     }
 
     @Override
@@ -127,13 +135,27 @@ public final class CollectiveBenchmark {
           return new double[][] {reduce, gather, scatter};
         }).get(0);
         return new Result(k, bytes, reps, median(times[0]), median(times[1]), median(times[2]),
-            socketCopy(pool, bytes, reps));
+            socketCopy(pool, bytes, reps), allocate(bytes / 4, reps));
       } finally {
         ring.forEach(Collective::close);
       }
     } finally {
       pool.shutdownNow();
     }
+  }
+
+  /** Median seconds of allocating a zero-filled float array of {@code elements}, keeping every one alive. */
+  private static double allocate(long elements, int reps) {
+    var kept = new ArrayList<INDArray>();
+    double[] times = new double[reps];
+    System.gc();
+    for (int i = 0; i < reps; i++) {
+      long t0 = System.nanoTime();
+      kept.add(Nd4j.create(DataType.FLOAT, elements));
+      times[i] = (System.nanoTime() - t0) / 1e9;
+    }
+    kept.clear();
+    return median(times);
   }
 
   /** Median seconds of sending {@code bytes} from one thread to another through a loopback socket. */
