@@ -202,13 +202,18 @@ final class BenchCommand implements Runnable {
         description = "Timed steps of each scheme, after one untimed step that measures memory (default: ${DEFAULT-VALUE}).")
     int reps;
 
+    @Option(names = "--threads", defaultValue = "1",
+        description = "ND4J element-wise threads, as train.threads (0: ND4J's choice; default: ${DEFAULT-VALUE})."
+            + " Matrix products use all cores through BLAS either way.")
+    int threads;
+
     @Option(names = "--seed", defaultValue = "1", description = "Seed of the synthetic features (default: ${DEFAULT-VALUE}).")
     long seed;
 
     @Override
     public Integer call() throws IOException {
       JobConfig.load(settings.conf, settings.sets); // no setting applies; a bad file or key still fails
-      var r = dev.clipspark.training.model.LossBenchmark.run(batch, dim, workers, tile, reps, seed);
+      var r = dev.clipspark.training.model.LossBenchmark.run(batch, dim, workers, tile, reps, threads, seed);
       var figures = new LinkedHashMap<String, Object>();
       figures.put("batch", r.batch());
       figures.put("dim", r.dim());
@@ -216,6 +221,7 @@ final class BenchCommand implements Runnable {
       figures.put("local_batch", r.localBatch());
       figures.put("tile", r.tile());
       figures.put("reps", r.reps());
+      figures.put("threads", r.threads());
       figures.put("seconds", r.sharded().seconds());
       figures.put("working_memory_bytes", r.sharded().workingMemoryBytes());
       figures.put("working_memory_analytic_bytes", r.sharded().analyticWorkingMemoryBytes());

@@ -68,6 +68,7 @@ public final class LossBenchmark {
    * @param workers                K
    * @param tile                   the sharded loss's tile width
    * @param reps                   timed repetitions of each scheme
+   * @param threads                ND4J element-wise threads in effect (0: ND4J's default)
    * @param sharded                {@link ShardedContrastiveLoss}, rank 0's share
    * @param gatherWithGradient     {@link GatherWithGradientLoss}, rank 0's share
    * @param dense                  {@link ContrastiveLoss} of the whole batch in one process, when N is at most
@@ -75,7 +76,7 @@ public final class LossBenchmark {
    * @param denseAnalyticBytes     the dense loss's analytic working memory at this N, run or not
    * @param gatheredFeatureBytes   the two gathered {@code [N, d]} arrays, excluded from the working memory
    */
-  public record Result(int batch, int dim, int workers, int tile, int reps, Scheme sharded,
+  public record Result(int batch, int dim, int workers, int tile, int reps, int threads, Scheme sharded,
       Scheme gatherWithGradient, Optional<Scheme> dense, long denseAnalyticBytes, long gatheredFeatureBytes) {
 
     /** Rows per worker, N / K. */
@@ -99,18 +100,25 @@ public final class LossBenchmark {
    * @param workers K, at least 1
    * @param tile    the sharded loss's tile width, at least 1
    * @param reps    timed repetitions, at least 1
+   * @param threads ND4J element-wise threads, as {@code train.threads} (0: ND4J's default); matrix products
+   *                use all cores through the BLAS library either way
    * @param seed    seed of the features
    */
-  public static Result run(int batch, int dim, int workers, int tile, int reps, long seed) {
+  public static Result run(int batch, int dim, int workers, int tile, int reps, int threads, long seed) {
     if (workers < 1 || batch < workers || batch % workers != 0) {
       throw new IllegalArgumentException(String.format(
           "Cannot benchmark the loss of a batch of %d over %d workers: need at least 1 worker and a batch that is a"
               + " positive multiple of the workers", batch, workers));
     }
-    if (dim < 2 || tile < 1 || reps < 1) {
+    if (dim < 2 || tile < 1 || reps < 1 || threads < 0) {
       throw new IllegalArgumentException(String.format(
-          "Cannot benchmark the loss with dimension %d, tile %d and %d repetitions: need a dimension of at least 2,"
-              + " a tile and repetitions of at least 1", dim, tile, reps));
+          "Cannot benchmark the loss with dimension %d, tile %d, %d repetitions and %d threads: need a dimension of"
+              + " at least 2, a tile and repetitions of at least 1, and threads of at least 0", dim, tile, reps,
+          threads));
+    }
+    if (threads > 0) {
+      Nd4j.getEnvironment().setMaxThreads(threads);
+      Nd4j.getEnvironment().setMaxMasterThreads(threads);
     }
     int n = batch / workers;
     int bpv = DataType.FLOAT.width();
@@ -146,7 +154,7 @@ public final class LossBenchmark {
         dense = Optional.of(new Scheme(median(times), d.allocated, ContrastiveLoss.workingMemoryBytes(batch, dim, bpv),
             0, d.loss));
       }
-      return new Result(batch, dim, workers, tile, reps,
+      return new Result(batch, dim, workers, tile, reps, Nd4j.getEnvironment().maxMasterThreads(),
           new Scheme(median(shardedTimes), s.allocated - gathered,
               ShardedContrastiveLoss.workingMemoryBytes(n, workers, dim, tile, bpv), s.bytesMoved, s.loss),
           new Scheme(median(gatherTimes), g.allocated - gathered,

@@ -14,7 +14,7 @@ class LossBenchmarkTest {
     int d = 32;
     int k = 4;
     int n = big / k;
-    var r = LossBenchmark.run(big, d, k, 16, 1, 7);
+    var r = LossBenchmark.run(big, d, k, 16, 1, 0, 7);
     assertThat(r.localBatch()).isEqualTo(n);
     assertThat(r.gatheredFeatureBytes()).isEqualTo(2L * big * d * 4);
 
@@ -50,11 +50,11 @@ class LossBenchmarkTest {
 
   @Test
   void rejectsSizesThatDoNotSplit() {
-    assertThatThrownBy(() -> LossBenchmark.run(100, 8, 8, 4, 1, 1)).isInstanceOf(IllegalArgumentException.class)
+    assertThatThrownBy(() -> LossBenchmark.run(100, 8, 8, 4, 1, 1, 1)).isInstanceOf(IllegalArgumentException.class)
         .hasMessage("Cannot benchmark the loss of a batch of 100 over 8 workers: need at least 1 worker and a batch"
             + " that is a positive multiple of the workers");
-    assertThatThrownBy(() -> LossBenchmark.run(64, 1, 8, 4, 1, 1)).isInstanceOf(IllegalArgumentException.class)
-        .hasMessage("Cannot benchmark the loss with dimension 1, tile 4 and 1 repetitions: need a dimension of at least"
-            + " 2, a tile and repetitions of at least 1");
+    assertThatThrownBy(() -> LossBenchmark.run(64, 1, 8, 4, 1, 1, 1)).isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("Cannot benchmark the loss with dimension 1, tile 4, 1 repetitions and 1 threads: need a dimension"
+            + " of at least 2, a tile and repetitions of at least 1, and threads of at least 0");
   }
 }
