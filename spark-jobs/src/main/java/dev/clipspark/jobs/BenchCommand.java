@@ -25,8 +25,9 @@ import picocli.CommandLine.Option;
     name = "bench",
     mixinStandardHelpOptions = true,
     description = "Benchmarks: matcher and images on one thread (run under 'taskset -c 0' for a one-core figure),"
-        + " train on the whole machine.",
-    subcommands = {BenchCommand.Matcher.class, BenchCommand.Images.class, BenchCommand.Train.class})
+        + " train, loss and collective on the whole machine.",
+    subcommands = {BenchCommand.Matcher.class, BenchCommand.Images.class, BenchCommand.Train.class,
+        BenchCommand.Loss.class, BenchCommand.CollectiveBench.class})
 final class BenchCommand implements Runnable {
 
   @CommandLine.Spec
@@ -34,7 +35,7 @@ final class BenchCommand implements Runnable {
 
   @Override
   public void run() {
-    throw new CommandLine.ParameterException(spec.commandLine(), "Missing benchmark: matcher, images or train");
+    throw new CommandLine.ParameterException(spec.commandLine(), "Missing benchmark: matcher, images, train, loss or collective");
   }
 
   /** Options every benchmark takes. */
@@ -165,6 +166,130 @@ final class BenchCommand implements Runnable {
       figures.put("mfu", r.mfu());
       figures.put("first_loss", r.firstLoss());
       return report(spec.commandLine().getOut(), "bench train", figures, output.json);
+    }
+  }
+
+  @Command(name = "loss", mixinStandardHelpOptions = true,
+      description = {"One worker's share of the distributed loss: sharded against gather-with-gradient.",
+          "Rank 0 of --workers computes its share of the contrastive loss of --batch",
+          "pairs of --dim features, the other workers simulated with seeded synthetic",
+          "embeddings, with the exact sharded loss and with open_clip's gather-with-",
+          "gradient scheme in the same run. Reports the median seconds per step, the",
+          "working memory beyond the gathered N x d features (measured: every ND4J",
+          "allocation during the step, an upper bound on its peak; and analytic), the",
+          "bytes a ring moves through the worker per step, and the dense N x N loss's",
+          "analytic working memory (also run and measured for a batch of at most "
+              + dev.clipspark.training.model.LossBenchmark.DENSE_MAX_BATCH + ")."})
+  static final class Loss implements Callable<Integer> {
+    @Mixin Output output;
+    @Mixin SettingsOptions settings;
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--batch", defaultValue = "32768", description = "Global batch N (default: ${DEFAULT-VALUE}).")
+    int batch;
+
+    @Option(names = "--dim", defaultValue = "512", description = "Embedding dimension d (default: ${DEFAULT-VALUE}).")
+    int dim;
+
+    @Option(names = "--workers", defaultValue = "8", description = "Workers K; must divide --batch (default: ${DEFAULT-VALUE}).")
+    int workers;
+
+    @Option(names = "--tile", defaultValue = "256",
+        description = "Columns of the similarity matrix the sharded loss holds at once (default: ${DEFAULT-VALUE}).")
+    int tile;
+
+    @Option(names = "--reps", defaultValue = "3",
+        description = "Timed steps of each scheme, after one untimed step that measures memory (default: ${DEFAULT-VALUE}).")
+    int reps;
+
+    @Option(names = "--threads", defaultValue = "1",
+        description = "ND4J element-wise threads, as train.threads (0: ND4J's choice; default: ${DEFAULT-VALUE})."
+            + " Matrix products use all cores through BLAS either way.")
+    int threads;
+
+    @Option(names = "--seed", defaultValue = "1", description = "Seed of the synthetic features (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Override
+    public Integer call() throws IOException {
+      JobConfig.load(settings.conf, settings.sets); // no setting applies; a bad file or key still fails
+      var r = dev.clipspark.training.model.LossBenchmark.run(batch, dim, workers, tile, reps, threads, seed);
+      var figures = new LinkedHashMap<String, Object>();
+      figures.put("batch", r.batch());
+      figures.put("dim", r.dim());
+      figures.put("workers", r.workers());
+      figures.put("local_batch", r.localBatch());
+      figures.put("tile", r.tile());
+      figures.put("reps", r.reps());
+      figures.put("threads", r.threads());
+      figures.put("seconds", r.sharded().seconds());
+      figures.put("working_memory_bytes", r.sharded().workingMemoryBytes());
+      figures.put("working_memory_analytic_bytes", r.sharded().analyticWorkingMemoryBytes());
+      figures.put("bytes_moved", r.sharded().bytesMoved());
+      figures.put("loss", r.sharded().loss());
+      figures.put("gather_with_grad_seconds", r.gatherWithGradient().seconds());
+      figures.put("gather_with_grad_working_memory_bytes", r.gatherWithGradient().workingMemoryBytes());
+      figures.put("gather_with_grad_working_memory_analytic_bytes", r.gatherWithGradient().analyticWorkingMemoryBytes());
+      figures.put("gather_with_grad_bytes_moved", r.gatherWithGradient().bytesMoved());
+      figures.put("gather_with_grad_loss", r.gatherWithGradient().loss());
+      figures.put("bytes_moved_ratio", r.bytesMovedRatio());
+      figures.put("gathered_features_bytes", r.gatheredFeatureBytes());
+      figures.put("dense_working_memory_bytes", r.denseAnalyticBytes());
+      r.dense().ifPresent(dense -> {
+        figures.put("dense_measured_working_memory_bytes", dense.workingMemoryBytes());
+        figures.put("dense_seconds", dense.seconds());
+      });
+      return report(spec.commandLine().getOut(), "bench loss", figures, output.json);
+    }
+  }
+
+  @Command(name = "collective", mixinStandardHelpOptions = true,
+      description = {"Ring collectives over TCP on loopback against a plain socket copy.",
+          "All-reduce, all-gather and reduce-scatter with the --workers ranks as",
+          "threads of this JVM, against a plain socket copy of the same bytes between",
+          "two threads, and against allocating a fresh array of the same bytes (all-",
+          "gather and reduce-scatter allocate their results). Rates are the array's",
+          "bytes over the median time of one operation."})
+  static final class CollectiveBench implements Callable<Integer> {
+    @Mixin Output output;
+    @Mixin SettingsOptions settings;
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--workers", defaultValue = "2", description = "Ranks K, at least 2 (default: ${DEFAULT-VALUE}).")
+    int workers;
+
+    @Option(names = "--bytes", defaultValue = "67108864",
+        description = "Bytes per operation, rounded down to whole floats split evenly among the ranks"
+            + " (default: ${DEFAULT-VALUE}, 64 MiB).")
+    long bytes;
+
+    @Option(names = "--reps", defaultValue = "5", description = "Timed repetitions of each operation (default: ${DEFAULT-VALUE}).")
+    int reps;
+
+    @Override
+    public Integer call() throws IOException {
+      JobConfig.load(settings.conf, settings.sets); // no setting applies; a bad file or key still fails
+      if (workers < 2 || bytes < 4L * workers) {
+        throw new IllegalArgumentException("Cannot run bench collective with --workers " + workers + " --bytes " + bytes
+            + ": need at least 2 workers and at least 4 bytes (one float) per worker");
+      }
+      long rounded = bytes / (4L * workers) * (4L * workers);
+      var r = dev.clipspark.training.collective.CollectiveBenchmark.run(workers, rounded, reps);
+      var figures = new LinkedHashMap<String, Object>();
+      figures.put("workers", r.k());
+      figures.put("bytes", r.bytes());
+      figures.put("reps", r.reps());
+      figures.put("all_reduce_seconds", r.allReduceSeconds());
+      figures.put("all_reduce_bytes_per_second", r.allReduceBytesPerSecond());
+      figures.put("all_gather_seconds", r.allGatherSeconds());
+      figures.put("all_gather_bytes_per_second", r.allGatherBytesPerSecond());
+      figures.put("reduce_scatter_seconds", r.reduceScatterSeconds());
+      figures.put("reduce_scatter_bytes_per_second", r.reduceScatterBytesPerSecond());
+      figures.put("socket_copy_seconds", r.copySeconds());
+      figures.put("socket_copy_bytes_per_second", r.copyBytesPerSecond());
+      figures.put("allocate_seconds", r.allocateSeconds());
+      figures.put("allocate_bytes_per_second", r.allocateBytesPerSecond());
+      return report(spec.commandLine().getOut(), "bench collective", figures, output.json);
     }
   }
 

@@ -32,7 +32,7 @@ class MainTest {
       assertThat(run(cmd, "--help")).as(cmd).isZero();
       assertThat(out.toString()).as(cmd).contains("--conf", "--set", "--master");
     }
-    for (String bench : new String[] {"images", "matcher", "train"}) {
+    for (String bench : new String[] {"images", "matcher", "train", "loss", "collective"}) {
       out.getBuffer().setLength(0);
       assertThat(run("bench", bench, "--help")).isZero();
       assertThat(out.toString()).contains("--json", "--conf", "--set");

@@ -25,6 +25,15 @@ public interface Collective extends AutoCloseable {
   /** Sums {@code data} element-wise over the ranks, in place; returns {@code data}. */
   INDArray allReduceSum(INDArray data);
 
+  /**
+   * The element-wise sum of every rank's {@code data}, split by rows among the ranks: this rank's
+   * {@code [rows / K, ...]} share, rows {@code [rank * rows / K, (rank + 1) * rows / K)} of the sum. All ranks
+   * pass the same shape and data type, with a number of rows divisible by K; {@code data} is left unchanged
+   * and the share is a new array. A ring moves {@code (K-1)/K} of the array's bytes through each rank, half
+   * of an all-reduce.
+   */
+  INDArray reduceScatterSum(INDArray data);
+
   /** Overwrites {@code data} on every rank with the root rank's values, in place; returns {@code data}. */
   INDArray broadcast(INDArray data, int root);
 

@@ -22,8 +22,9 @@ import org.nd4j.linalg.factory.Nd4j;
  * Measures the TCP ring on loopback, its K ranks as threads of this JVM, against a plain socket copy of the
  * same bytes between two threads. Bandwidths are "algorithm" rates: the array's bytes divided by the
  * median time of one operation. A ring all-reduce moves {@code 2 (K-1)/K} times the bytes through each
- * rank, an all-gather {@code (K-1)/K} times the gathered bytes, so on one machine whose cores are shared by
- * the ranks the ratio to the plain copy is the figure of merit.
+ * rank, an all-gather {@code (K-1)/K} times the gathered bytes and a reduce-scatter {@code (K-1)/K} times
+ * the reduced bytes, so on one machine whose cores are shared by the ranks the ratio to the plain copy is
+ * the figure of merit.
  */
 public final class CollectiveBenchmark {
 
@@ -35,10 +36,14 @@ public final class CollectiveBenchmark {
    * @param reps             the timed repetitions of each operation (after one warm-up)
    * @param allReduceSeconds median seconds of one float all-reduce of {@code bytes}
    * @param allGatherSeconds median seconds of one float all-gather whose result is {@code bytes}
+   * @param reduceScatterSeconds median seconds of one float reduce-scatter of {@code bytes}
    * @param copySeconds      median seconds of sending {@code bytes} through one loopback socket
+   * @param allocateSeconds  median seconds of allocating a fresh zero-filled float array of {@code bytes} (the
+   *                         others kept alive, so the memory is new to the process): what an all-gather or
+   *                         reduce-scatter, which allocate their results, pay on top of moving the bytes
    */
   public record Result(int k, long bytes, int reps, double allReduceSeconds, double allGatherSeconds,
-      double copySeconds) {
+      double reduceScatterSeconds, double copySeconds, double allocateSeconds) {
 
     /** All-reduce rate, array bytes per second. */
     public double allReduceBytesPerSecond() {
@@ -50,16 +55,26 @@ public final class CollectiveBenchmark {
       return bytes / allGatherSeconds;
     }
 
+    /** Reduce-scatter rate, reduced (input) bytes per second. */
+    public double reduceScatterBytesPerSecond() {
+      return bytes / reduceScatterSeconds;
+    }
+
     /** Plain socket copy rate, bytes per second. */
     public double copyBytesPerSecond() {
       return bytes / copySeconds;
     }
 
+    /** Fresh memory rate: bytes allocated and zero-filled per second. */
+    public double allocateBytesPerSecond() {
+      return bytes / allocateSeconds;
+    }
+
     @Override
     public String toString() {
-      return String.format("K=%d, %.1f MB x %d: all-reduce %.0f MB/s, all-gather %.0f MB/s, socket copy %.0f MB/s",
-          k, bytes / 1e6, reps, allReduceBytesPerSecond() / 1e6, allGatherBytesPerSecond() / 1e6,
-          copyBytesPerSecond() / 1e6);
+      return String.format("K=%d, %.1f MB x %d: all-reduce %.0f MB/s, all-gather %.0f MB/s, reduce-scatter %.0f MB/s,"
+          + " socket copy %.0f MB/s", k, bytes / 1e6, reps, allReduceBytesPerSecond() / 1e6,
+          allGatherBytesPerSecond() / 1e6, reduceScatterBytesPerSecond() / 1e6, copyBytesPerSecond() / 1e6);
     }
   }
 
@@ -95,8 +110,10 @@ public final class CollectiveBenchmark {
           INDArray share = Nd4j.ones(DataType.FLOAT, elements / k);
           double[] reduce = new double[reps];
           double[] gather = new double[reps];
+          double[] scatter = new double[reps];
           c.allReduceSum(data);
           c.allGather(share);
+          c.reduceScatterSum(data);
           for (int i = 0; i < reps; i++) {
             c.barrier();
             long t0 = System.nanoTime();
@@ -109,15 +126,36 @@ public final class CollectiveBenchmark {
             c.allGather(share);
             gather[i] = (System.nanoTime() - t0) / 1e9;
           }
-          return new double[][] {reduce, gather};
+          for (int i = 0; i < reps; i++) {
+            c.barrier();
+            long t0 = System.nanoTime();
+            c.reduceScatterSum(data);
+            scatter[i] = (System.nanoTime() - t0) / 1e9;
+          }
+          return new double[][] {reduce, gather, scatter};
         }).get(0);
-        return new Result(k, bytes, reps, median(times[0]), median(times[1]), socketCopy(pool, bytes, reps));
+        return new Result(k, bytes, reps, median(times[0]), median(times[1]), median(times[2]),
+            socketCopy(pool, bytes, reps), allocate(bytes / 4, reps));
       } finally {
         ring.forEach(Collective::close);
       }
     } finally {
       pool.shutdownNow();
     }
+  }
+
+  /** Median seconds of allocating a zero-filled float array of {@code elements}, keeping every one alive. */
+  private static double allocate(long elements, int reps) {
+    var kept = new ArrayList<INDArray>();
+    double[] times = new double[reps];
+    System.gc();
+    for (int i = 0; i < reps; i++) {
+      long t0 = System.nanoTime();
+      kept.add(Nd4j.create(DataType.FLOAT, elements));
+      times[i] = (System.nanoTime() - t0) / 1e9;
+    }
+    kept.clear();
+    return median(times);
   }
 
   /** Median seconds of sending {@code bytes} from one thread to another through a loopback socket. */

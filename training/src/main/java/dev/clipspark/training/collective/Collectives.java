@@ -60,8 +60,8 @@ public final class Collectives {
   /**
    * This process's rank of a ring of K processes connected by TCP: it listens on {@code peers.get(rank)},
    * connects to {@code peers.get((rank + 1) % K)} (retrying until the timeout while that peer starts) and
-   * accepts the connection of {@code peers.get((rank - 1 + K) % K)}. All-gather and all-reduce are
-   * bandwidth-optimal ring algorithms; broadcast streams along the ring; a barrier is a tiny all-reduce. A
+   * accepts the connection of {@code peers.get((rank - 1 + K) % K)}. All-gather, reduce-scatter and
+   * all-reduce are bandwidth-optimal ring algorithms; broadcast streams along the ring; a barrier is a tiny all-reduce. A
    * peer that closes or sends nothing for {@code timeout} fails the operation with a
    * {@link CollectiveException} such as {@code Cannot allReduceSum on rank 0 of 3: peer 2 did not answer
    * within PT30S}; the ring is then unusable. Blocks until both neighbours are connected. K = 1 opens no
@@ -86,6 +86,15 @@ public final class Collectives {
     }
     requireTimeout(timeout);
     return size == 1 ? local() : new TcpRingCollective(rank, size, peers, timeout);
+  }
+
+  /**
+   * Rank {@code rank} of {@code size} workers whose peers are simulated with seeded synthetic data, counting
+   * the bytes a ring would move through this rank: for benchmarking one worker's share of a sharded step on
+   * one machine (see {@link SimulatedPeers}).
+   */
+  public static SimulatedPeers simulatedPeers(int rank, int size, long seed) {
+    return new SimulatedPeers(rank, size, seed);
   }
 
   /**
@@ -126,6 +135,14 @@ public final class Collectives {
       throw new IllegalArgumentException(String.format(
           "Cannot allGather on rank %d of %d: array of shape %s has no dimension 0 to concatenate along",
           rank, size, Arrays.toString(local.shape())));
+    }
+  }
+
+  static void requireScatterable(INDArray data, int rank, int size) {
+    if (data.rank() < 1 || data.size(0) % size != 0) {
+      throw new IllegalArgumentException(String.format(
+          "Cannot reduceScatterSum on rank %d of %d: array of shape %s does not split by rows into %d equal shares",
+          rank, size, Arrays.toString(data.shape()), size));
     }
   }
 

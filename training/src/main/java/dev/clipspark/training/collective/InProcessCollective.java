@@ -3,11 +3,13 @@ package dev.clipspark.training.collective;
 import java.util.Arrays;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * One rank of K threads of one JVM exchanging arrays through shared memory: each operation publishes this
  * rank's array in a shared slot, waits for every rank, reads the others' slots, and waits again before a
- * slot may be reused. Sums add the ranks' arrays in rank order, so every rank gets bit-identical results.
+ * slot may be reused. Sums (all-reduce and reduce-scatter) add the ranks' arrays in rank order, so every
+ * rank gets bit-identical results.
  */
 final class InProcessCollective implements Collective {
 
@@ -70,6 +72,33 @@ final class InProcessCollective implements Collective {
       group.rendezvous.await(rank, op);
     }
     return data.assign(sum);
+  }
+
+  @Override
+  public INDArray reduceScatterSum(INDArray data) {
+    String op = "reduceScatterSum";
+    Collectives.requireScatterable(data, rank, size());
+    INDArray[] all = publish(op, data);
+    try {
+      check(op, all, data);
+      long share = data.size(0) / all.length;
+      INDArray sum = rows(all[0], rank * share, share).dup('c');
+      for (int r = 1; r < all.length; r++) {
+        sum.addi(rows(all[r], rank * share, share));
+      }
+      return sum;
+    } finally {
+      group.rendezvous.await(rank, op);
+    }
+  }
+
+  /** Rows {@code [first, first + count)} of {@code a} along dimension 0, as an array of {@code a}'s rank. */
+  private static INDArray rows(INDArray a, long first, long count) {
+    long[] shape = a.shape().clone();
+    long rest = a.length() / shape[0];
+    shape[0] = count;
+    INDArray flat = a.reshape('c', a.size(0), rest);
+    return flat.get(NDArrayIndex.interval(first, first + count), NDArrayIndex.all()).reshape('c', shape);
   }
 
   @Override

@@ -2,7 +2,10 @@ package dev.clipspark.training.collective;
 
 import org.nd4j.linalg.api.ndarray.INDArray;
 
-/** The single worker of a group of one: gathering copies, summing and broadcasting change nothing. */
+/**
+ * The single worker of a group of one: gathering and reduce-scattering copy, summing and broadcasting change
+ * nothing.
+ */
 final class LocalCollective implements Collective {
 
   @Override
@@ -24,6 +27,12 @@ final class LocalCollective implements Collective {
   @Override
   public INDArray allReduceSum(INDArray data) {
     return data;
+  }
+
+  @Override
+  public INDArray reduceScatterSum(INDArray data) {
+    Collectives.requireScatterable(data, 0, 1);
+    return data.dup('c');
   }
 
   @Override

@@ -1,6 +1,7 @@
 package dev.clipspark.training.collective;
 
 import java.io.IOException;
+import java.lang.ref.Reference;
 import java.net.InetSocketAddress;
 import java.net.SocketTimeoutException;
 import java.net.StandardSocketOptions;
@@ -23,7 +24,9 @@ import org.nd4j.linalg.factory.Nd4j;
  * One rank of K processes (or threads) connected in a ring of TCP sockets: it sends to its right
  * neighbour {@code (rank + 1) % K} and receives from its left {@code (rank - 1 + K) % K}. All-gather
  * passes chunks K-1 times around the ring; all-reduce is a reduce-scatter followed by an all-gather over K
- * chunks, so each rank sends and receives about {@code 2 (K-1)/K} times the array's bytes whatever K is.
+ * chunks, so each rank sends and receives about {@code 2 (K-1)/K} times the array's bytes whatever K is;
+ * reduce-scatter is the first half of that, {@code (K-1)/K} of the bytes, summing into two chunk-sized
+ * buffers so that the caller's array is left unchanged.
  * Each operation starts with a small header (operation, data type, shape, root) checked against the left
  * neighbour's. Payloads are the arrays' raw little-endian elements, moved between the arrays' native
  * memory and the sockets through direct buffers; one selector drives the send and the receive of each step
@@ -38,6 +41,7 @@ final class TcpRingCollective implements Collective {
   private static final int OP_ALL_REDUCE = 2;
   private static final int OP_BROADCAST = 3;
   private static final int OP_BARRIER = 4;
+  private static final int OP_REDUCE_SCATTER = 5;
   private static final long CONNECT_RETRY_MILLIS = 20;
 
   private final int rank;
@@ -53,6 +57,7 @@ final class TcpRingCollective implements Collective {
   private final ByteBuffer sendHeader = ByteBuffer.allocateDirect(HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
   private final ByteBuffer recvHeader = ByteBuffer.allocateDirect(HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
   private ByteBuffer scratch = ByteBuffer.allocateDirect(0);
+  private ByteBuffer scratch2 = ByteBuffer.allocateDirect(0);
   private String failure;
   private boolean closed;
 
@@ -146,6 +151,42 @@ final class TcpRingCollective implements Collective {
     INDArray work = isPlain(data) ? data : data.dup('c');
     ringAllReduce(op, bytes(work), type, work.length());
     return work == data ? data : data.assign(work);
+  }
+
+  @Override
+  public INDArray reduceScatterSum(INDArray data) {
+    String op = "reduceScatterSum";
+    DataType type = data.dataType();
+    if (type != DataType.FLOAT && type != DataType.DOUBLE) {
+      throw new IllegalArgumentException(String.format(
+          "Cannot reduceScatterSum on rank %d of %d: data type %s is not supported; must be FLOAT or DOUBLE",
+          rank, size, type));
+    }
+    Collectives.requireScatterable(data, rank, size);
+    exchangeHeader(op, OP_REDUCE_SCATTER, data, 0);
+    long[] shape = data.shape().clone();
+    shape[0] /= size;
+    INDArray share = Nd4j.createUninitialized(type, shape, 'c'); // the last step writes every byte
+    INDArray source = isPlain(data) ? data : data.dup('c');
+    ByteBuffer all = bytes(source);
+    long chunk = share.length() * type.width();
+    if (scratch.capacity() < chunk || scratch2.capacity() < chunk) {
+      scratch = ByteBuffer.allocateDirect(Math.toIntExact(chunk)).order(ByteOrder.LITTLE_ENDIAN);
+      scratch2 = ByteBuffer.allocateDirect(Math.toIntExact(chunk)).order(ByteOrder.LITTLE_ENDIAN);
+    }
+    // Chunk c starts at rank c + 1 and gathers one rank's addend per hop, arriving complete at rank c after
+    // K - 1 hops. Partial sums live in two alternating scratch buffers (one is sent while the other fills),
+    // the last one in the result, so the input is only read.
+    ByteBuffer outgoing = slice(all, Math.floorMod(rank - 1, size) * chunk, chunk);
+    for (int s = 0; s < size - 1; s++) {
+      int recv = Math.floorMod(rank - s - 2, size);
+      ByteBuffer into = s == size - 2 ? bytes(share) : slice(s % 2 == 0 ? scratch : scratch2, 0, chunk);
+      pump(op, outgoing, slice(into, 0, chunk), null);
+      add(slice(into, 0, chunk), slice(all, recv * chunk, chunk), type);
+      outgoing = slice(into, 0, chunk);
+    }
+    Reference.reachabilityFence(source); // its native memory was read through a buffer
+    return share;
   }
 
   @Override
@@ -270,6 +311,7 @@ final class TcpRingCollective implements Collective {
       case OP_ALL_REDUCE -> "allReduceSum";
       case OP_BROADCAST -> "broadcast";
       case OP_BARRIER -> "barrier";
+      case OP_REDUCE_SCATTER -> "reduceScatterSum";
       default -> "operation " + code;
     };
   }

@@ -41,6 +41,16 @@ public final class ContrastiveLoss {
   private ContrastiveLoss() {}
 
   /**
+   * Working memory of {@link #compute} beyond its two {@code [N, d]} inputs, in bytes: four {@code N x N}
+   * matrices (the logits, the row and the column softmax, the product {@code G * L}) and eight {@code [N, d]}
+   * arrays (normalised features, their gradients, the temporaries of the normalisation's backward); the
+   * {@code N}-vectors are not counted. At N = 32,768 in float that is 16.5 GiB.
+   */
+  public static long workingMemoryBytes(long n, long d, int bytesPerValue) {
+    return bytesPerValue * (4 * n * n + 8 * n * d);
+  }
+
+  /**
    * Computes the loss of N pairs, row i of each input belonging together.
    *
    * @param imageFeatures un-normalised image features {@code [N, d]}, floating point

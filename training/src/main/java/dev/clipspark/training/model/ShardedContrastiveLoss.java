@@ -2,7 +2,11 @@ package dev.clipspark.training.model;
 
 import dev.clipspark.training.collective.Collective;
 import java.util.Arrays;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.indexaccum.custom.ArgMax;
+import org.nd4j.linalg.api.ops.impl.reduce.same.Max;
+import org.nd4j.linalg.api.ops.impl.reduce.same.Sum;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 import org.nd4j.linalg.ops.transforms.Transforms;
@@ -18,20 +22,36 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  *      all-gather a and b (N scalars each)
  *   3. G_ij = (exp(S_ij - a_i) + exp(S_ij - b_j) - 2 [i = j]) / (2N), again tile by tile, for this rank's
  *      rows only:  dL/du_i = exp(t) sum_j G_ij v_j,  dL/dv_j = exp(t) sum_i G_ij u_i,
- *      and this rank's share of dL/dt = sum_{i in rank} sum_j G_ij S_ij
+ *      and this rank's share of dL/dt = sum_{i in rank} sum_j G_ij S_ij = sum_{i in rank} u_i . dL/du_i
  *   L = (1/2N) [ sum_i (a_i - S_ii) + sum_j (b_j - S_jj) ]   (a sum of two scalars over the ranks)
  * </pre>
  * Communication: {@code 2 N d} feature values, {@code 2 N} log-sum-exps and two scalars per step.
  * Summing the returned {@code gradLogitScaleLog} over the ranks (the trainer's gradient all-reduce does)
  * gives the full derivative; the loss and the accuracy are the global batch's on every rank.
+ *
+ * <p>Memory: two {@code n x tile} buffers, allocated once per call and reused by every tile (products are
+ * written into them by {@code gemm} and the element-wise steps run in place), five {@code [n, d]} arrays
+ * (the normalised features, the two gradients, one scratch) and the gathered log-sum-exps; see
+ * {@link #workingMemoryBytes}.
  */
 public final class ShardedContrastiveLoss {
 
   private ShardedContrastiveLoss() {}
 
-  /** Working memory of the loss beyond the gathered features: a few {@code n x tile} tiles. */
-  public static long workingMemoryBytes(long n, long tile, int bytesPerValue) {
-    return 4L * n * tile * bytesPerValue;
+  /**
+   * Working memory of {@link #compute} beyond the two gathered {@code [N, d]} feature arrays, in bytes: two
+   * {@code n x min(tile, N)} tiles, five {@code [n, d]} arrays and the two gathered log-sum-exp vectors of
+   * {@code N}; the dozen {@code n}-vectors of norms and running maxima are not counted.
+   *
+   * @param n             rows per worker
+   * @param k             workers K ({@code N = n K})
+   * @param d             feature dimension
+   * @param tile          columns of the similarity matrix held at once
+   * @param bytesPerValue 4 for float, 8 for double
+   */
+  public static long workingMemoryBytes(long n, int k, long d, int tile, int bytesPerValue) {
+    long big = n * k;
+    return bytesPerValue * (2 * n * Math.min(tile, big) + 5 * n * d + 2 * big);
   }
 
   /**
@@ -52,10 +72,12 @@ public final class ShardedContrastiveLoss {
           Arrays.toString(textFeatures.shape()), tile));
     }
     long n = imageFeatures.size(0);
+    long d = imageFeatures.size(1);
     int k = collective.size();
     long big = n * k;
     long offset = collective.rank() * n;
     double scale = Math.exp(logitScaleLog);
+    DataType type = imageFeatures.dataType();
     INDArray imageNorms = norms(imageFeatures);
     INDArray textNorms = norms(textFeatures);
     INDArray u = imageFeatures.divColumnVector(imageNorms);
@@ -63,48 +85,81 @@ public final class ShardedContrastiveLoss {
     INDArray allU = collective.allGather(u);
     INDArray allV = collective.allGather(v);
 
+    var tiles = new Tiles(type, n, Math.min(tile, big));
     // Row log-sum-exps of this rank's images over all texts, column ones of its texts over all images.
-    INDArray a = logSumExp(u, allV, scale, tile, offset);
-    INDArray b = logSumExp(v, allU, scale, tile, offset);
+    long[] best = new long[(int) n];
+    INDArray a = logSumExp(u, allV, scale, tiles, best);
+    INDArray b = logSumExp(v, allU, scale, tiles, null);
     INDArray allA = collective.allGather(a.reshape('c', n, 1)).reshape('c', new long[] {big});
     INDArray allB = collective.allGather(b.reshape('c', n, 1)).reshape('c', new long[] {big});
 
     double twoN = 2.0 * big;
-    INDArray du = Nd4j.zeros(u.dataType(), n, u.size(1));
-    INDArray dv = Nd4j.zeros(v.dataType(), n, v.size(1));
-    double dScale = 0;
-    double correct = 0;
-    INDArray bestValue = Nd4j.valueArrayOf(new long[] {n}, Double.NEGATIVE_INFINITY, u.dataType());
-    long[] bestIndex = new long[(int) n];
-    for (long c0 = 0; c0 < big; c0 += tile) {
-      long c1 = Math.min(big, c0 + tile);
-      // Image side: rows i of this rank, columns j in [c0, c1).
+    INDArray du = Nd4j.zeros(type, n, d);
+    INDArray dv = Nd4j.zeros(type, n, d);
+    for (long c0 = 0; c0 < big; c0 += tiles.width) {
+      long c1 = Math.min(big, c0 + tiles.width);
+      INDArray s = tiles.s(c1 - c0);
+      INDArray p = tiles.p(c1 - c0);
+      // Image side: rows i of this rank, columns j in [c0, c1); p = 2N G, so the product takes exp(t) / 2N.
       INDArray vt = allV.get(NDArrayIndex.interval(c0, c1), NDArrayIndex.all());
-      INDArray s = u.mmul(vt.transpose()).muli(scale);
-      track(s, c0, bestValue, bestIndex);
-      INDArray g = gradientTile(s, a, allB.get(NDArrayIndex.interval(c0, c1)), true, c0, offset, twoN);
-      dScale += g.mul(s).sumNumber().doubleValue();
-      du.addi(g.mmul(vt));
+      Nd4j.gemm(u, vt, s, false, true, scale, 0.0);
+      gradientTile(s, p, a, allB.get(NDArrayIndex.interval(c0, c1)), c0, offset);
+      Nd4j.gemm(p, vt, du, false, false, scale / twoN, 1.0);
       // Text side: rows j of this rank, columns i in [c0, c1).
       INDArray ut = allU.get(NDArrayIndex.interval(c0, c1), NDArrayIndex.all());
-      INDArray st = v.mmul(ut.transpose()).muli(scale);
-      INDArray gt = gradientTile(st, b, allA.get(NDArrayIndex.interval(c0, c1)), false, c0, offset, twoN);
-      dv.addi(gt.mmul(ut));
+      Nd4j.gemm(v, ut, s, false, true, scale, 0.0);
+      gradientTile(s, p, b, allA.get(NDArrayIndex.interval(c0, c1)), c0, offset);
+      Nd4j.gemm(p, ut, dv, false, false, scale / twoN, 1.0);
     }
-    du.muli(scale);
-    dv.muli(scale);
+    double correct = 0;
     for (int i = 0; i < n; i++) {
-      correct += bestIndex[i] == offset + i ? 1 : 0;
+      correct += best[i] == offset + i ? 1 : 0;
     }
     // This rank's terms of the loss: sum of its a_i + b_j minus twice its diagonal similarities.
-    double diagonal = u.mul(v).sumNumber().doubleValue() * scale;
+    INDArray scratch = Nd4j.createUninitialized(type, n, d);
+    double diagonal = scratch.assign(u).muli(v).sumNumber().doubleValue() * scale;
     INDArray sums = Nd4j.createFromArray(a.sumNumber().doubleValue() + b.sumNumber().doubleValue()
-        - 2 * diagonal, correct).castTo(u.dataType());
+        - 2 * diagonal, correct).castTo(type);
     collective.allReduceSum(sums);
     double loss = sums.getDouble(0) / twoN;
     double accuracy = sums.getDouble(1) / big;
-    return new ContrastiveLoss.Result(loss, throughNorm(du, u, imageNorms), throughNorm(dv, v, textNorms),
-        dScale, accuracy);
+    double dScale = throughNorm(du, u, imageNorms, scratch);
+    throughNorm(dv, v, textNorms, scratch);
+    return new ContrastiveLoss.Result(loss, du, dv, dScale, accuracy);
+  }
+
+  /** The two {@code n x width} buffers every tile reuses, and the {@code n}-vectors of the reductions. */
+  private static final class Tiles {
+    final long n;
+    final long width;
+    final INDArray sFlat;
+    final INDArray pFlat;
+    final INDArray rowMax;
+    final INDArray rowSum;
+    final INDArray argMax;
+
+    Tiles(DataType type, long n, long width) {
+      this.n = n;
+      this.width = width;
+      this.sFlat = Nd4j.createUninitialized(type, n * width);
+      this.pFlat = Nd4j.createUninitialized(type, n * width);
+      this.rowMax = Nd4j.createUninitialized(type, n);
+      this.rowSum = Nd4j.createUninitialized(type, n);
+      this.argMax = Nd4j.createUninitialized(DataType.LONG, n);
+    }
+
+    /** The first {@code n w} values of the S buffer as a C-ordered {@code [n, w]} view. */
+    INDArray s(long w) {
+      return view(sFlat, w);
+    }
+
+    INDArray p(long w) {
+      return view(pFlat, w);
+    }
+
+    private INDArray view(INDArray flat, long w) {
+      return (w == width ? flat : flat.get(NDArrayIndex.interval(0, n * w))).reshape('c', n, w);
+    }
   }
 
   private static INDArray norms(INDArray x) {
@@ -112,59 +167,75 @@ public final class ShardedContrastiveLoss {
     return Transforms.max(n, ContrastiveLoss.NORM_EPS, false);
   }
 
-  /** lse over all N columns of {@code scale * rows . all^T}, tile by tile with a running maximum. */
-  private static INDArray logSumExp(INDArray rows, INDArray all, double scale, int tile, long offset) {
+  /**
+   * lse over all N columns of {@code scale * rows . all^T}, tile by tile with a running maximum; with
+   * {@code best}, also each row's first maximal column.
+   */
+  private static INDArray logSumExp(INDArray rows, INDArray all, double scale, Tiles tiles, long[] best) {
     long n = rows.size(0);
     long big = all.size(0);
-    INDArray max = Nd4j.valueArrayOf(new long[] {n, 1}, Double.NEGATIVE_INFINITY, rows.dataType());
-    INDArray sum = Nd4j.zeros(rows.dataType(), n, 1);
-    for (long c0 = 0; c0 < big; c0 += tile) {
-      long c1 = Math.min(big, c0 + tile);
-      INDArray s = rows.mmul(all.get(NDArrayIndex.interval(c0, c1), NDArrayIndex.all()).transpose()).muli(scale);
-      INDArray tileMax = s.max(1).reshape(n, 1);
-      INDArray newMax = Transforms.max(max, tileMax, true);
-      // sum * exp(max - newMax) + sum_j exp(s_j - newMax)
-      sum.muli(Transforms.exp(max.sub(newMax), false));
-      sum.addi(Transforms.exp(s.subiColumnVector(newMax), false).sum(1).reshape(n, 1));
-      max = newMax;
+    INDArray max = Nd4j.valueArrayOf(new long[] {n}, Double.NEGATIVE_INFINITY, rows.dataType());
+    INDArray sum = Nd4j.zeros(rows.dataType(), n);
+    double[] bestValue = best == null ? null : new double[(int) n];
+    if (bestValue != null) {
+      Arrays.fill(bestValue, Double.NEGATIVE_INFINITY);
     }
-    return Transforms.log(sum, false).addi(max).reshape('c', new long[] {n});
+    INDArray tileMax = tiles.rowMax;
+    for (long c0 = 0; c0 < big; c0 += tiles.width) {
+      long c1 = Math.min(big, c0 + tiles.width);
+      INDArray s = tiles.s(c1 - c0);
+      Nd4j.gemm(rows, all.get(NDArrayIndex.interval(c0, c1), NDArrayIndex.all()), s, false, true, scale, 0.0);
+      Nd4j.getExecutioner().exec(new Max(s, tileMax, 1));
+      if (bestValue != null) {
+        Nd4j.exec(new ArgMax(new INDArray[] {s}, new INDArray[] {tiles.argMax}, false, 1));
+        // Read straight from the buffers (both plain arrays of n): toDoubleVector would copy on the native side.
+        double[] m = tileMax.data().asDouble();
+        long[] arg = tiles.argMax.data().asLong();
+        for (int i = 0; i < n; i++) {
+          if (m[i] > bestValue[i]) {
+            bestValue[i] = m[i];
+            best[i] = c0 + arg[i];
+          }
+        }
+      }
+      // newMax = max(max, tileMax);  sum = sum * exp(max - newMax) + sum_j exp(s_j - newMax)
+      Transforms.max(tileMax, max, false);
+      Transforms.exp(max.subi(tileMax), false);
+      sum.muli(max);
+      Transforms.exp(s.subiColumnVector(tileMax.reshape(n, 1)), false);
+      Nd4j.getExecutioner().exec(new Sum(s, tiles.rowSum, 1));
+      sum.addi(tiles.rowSum);
+      max.assign(tileMax);
+    }
+    return Transforms.log(sum, false).addi(max);
   }
 
   /**
-   * G for one tile: rows are this rank's (image rows when {@code imageSide}, else text rows), columns the
-   * global indices {@code [c0, c0 + width)}; {@code own} is the rows' lse, {@code other} the columns'.
+   * {@code 2N G} for one tile into {@code p}, destroying {@code s}: rows are this rank's (image rows on the
+   * image side, text rows on the text side), columns the global indices {@code [c0, c0 + width)}; {@code own}
+   * is the rows' lse, {@code other} the columns'.
    */
-  private static INDArray gradientTile(INDArray s, INDArray own, INDArray other, boolean imageSide, long c0,
-      long offset, double twoN) {
+  private static void gradientTile(INDArray s, INDArray p, INDArray own, INDArray other, long c0, long offset) {
     long n = s.size(0);
-    INDArray p = Transforms.exp(s.subColumnVector(own.reshape(n, 1)), false);
-    p.addi(Transforms.exp(s.subRowVector(other.reshape(1, other.length())), false));
-    for (long i = 0; i < n; i++) {
+    long width = s.size(1);
+    // (Broadcast.sub along dimension 0 is ten times slower than these in-place vector ops.)
+    Transforms.exp(p.assign(s).subiColumnVector(own.reshape(n, 1)), false);
+    p.addi(Transforms.exp(s.subiRowVector(other.reshape(1, width)), false));
+    // The diagonal, j = offset + i, where it falls in this tile.
+    for (long i = Math.max(0, c0 - offset); i < n && offset + i - c0 < width; i++) {
       long j = offset + i - c0;
-      if (j >= 0 && j < s.size(1)) {
-        p.putScalar(i, j, p.getDouble(i, j) - 2);
-      }
-    }
-    return p.divi(twoN);
-  }
-
-  /** Running first maximum of each row over the tiles seen so far. */
-  private static void track(INDArray s, long c0, INDArray bestValue, long[] bestIndex) {
-    INDArray tileMax = s.max(1);
-    INDArray tileArg = s.argMax(1);
-    for (int i = 0; i < bestIndex.length; i++) {
-      double m = tileMax.getDouble(i);
-      if (m > bestValue.getDouble(i)) {
-        bestValue.putScalar(i, m);
-        bestIndex[i] = c0 + tileArg.getLong(i);
-      }
+      p.putScalar(i, j, p.getDouble(i, j) - 2);
     }
   }
 
-  /** Through u = x / |x|: dx = (du - u (u . du)) / |x|. */
-  private static INDArray throughNorm(INDArray du, INDArray u, INDArray norms) {
-    INDArray dot = du.mul(u).sum(1).reshape(u.size(0), 1);
-    return du.sub(u.mulColumnVector(dot)).diviColumnVector(norms);
+  /**
+   * Through u = x / |x|, in place: dx = (du - u (u . du)) / |x|. Returns {@code sum_i u_i . du_i}, this
+   * rank's share of dL/dt.
+   */
+  private static double throughNorm(INDArray du, INDArray u, INDArray norms, INDArray scratch) {
+    INDArray dot = scratch.assign(u).muli(du).sum(1);
+    double total = dot.sumNumber().doubleValue();
+    du.subi(scratch.assign(u).muliColumnVector(dot.reshape(u.size(0), 1))).diviColumnVector(norms);
+    return total;
   }
 }

@@ -12,7 +12,8 @@ class CollectiveBenchmarkTest {
     var result = CollectiveBenchmark.run(3, 3 * 4 * 1000, 2);
     assertThat(result.k()).isEqualTo(3);
     assertThat(result.bytes()).isEqualTo(12_000);
-    assertThat(java.util.List.of(result.allReduceSeconds(), result.allGatherSeconds(), result.copySeconds()))
+    assertThat(java.util.List.of(result.allReduceSeconds(), result.allGatherSeconds(), result.reduceScatterSeconds(),
+        result.copySeconds(), result.allocateSeconds()))
         .allMatch(s -> s > 0 && Double.isFinite(s));
     assertThat(result.toString()).startsWith("K=3, 0.0 MB x 2: all-reduce ");
   }

@@ -11,6 +11,7 @@ import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 class InProcessCollectiveTest {
 
@@ -63,6 +64,39 @@ class InProcessCollectiveTest {
           }
         }
       }
+    }
+  }
+
+  @ParameterizedTest
+  @ValueSource(ints = {1, 2, 3, 4})
+  void reduceScatterSumReturnsThisRanksRowsOfThePlainSum(int k) throws Exception {
+    for (DataType type : new DataType[] {DataType.FLOAT, DataType.DOUBLE}) {
+      List<Collective> group = Collectives.inProcess(k);
+      int rows = 2 * k;
+      List<INDArray> inputs = RankThreads.run(k, r -> rankArray(r, rows, type));
+      List<INDArray> shares = RankThreads.run(k, r -> group.get(r).reduceScatterSum(inputs.get(r)));
+      INDArray sum = rankArray(0, rows, type);
+      for (int s = 1; s < k; s++) {
+        sum.addi(rankArray(s, rows, type));
+      }
+      for (int r = 0; r < k; r++) {
+        assertThat(shares.get(r).shape()).containsExactly(2, 3);
+        assertThat(shares.get(r).dataType()).isEqualTo(type);
+        assertThat(shares.get(r).equalsWithEps(sum.get(NDArrayIndex.interval(2 * r, 2 * r + 2), NDArrayIndex.all()), 0))
+            .as("%s rank %d", type, r).isTrue();
+        assertThat(inputs.get(r).equalsWithEps(rankArray(r, rows, type), 0)).as("input unchanged").isTrue();
+      }
+    }
+  }
+
+  @Test
+  void reduceScatterSumRefusesRowsThatDoNotSplitEvenly() throws Exception {
+    List<Collective> group = Collectives.inProcess(3);
+    var outcomes = RankThreads.outcomes(3, r -> group.get(r).reduceScatterSum(Nd4j.ones(DataType.FLOAT, 4, 2)));
+    for (int r = 0; r < 3; r++) {
+      assertThat(outcomes.get(r).error()).isInstanceOf(IllegalArgumentException.class)
+          .hasMessage("Cannot reduceScatterSum on rank " + r + " of 3: array of shape [4, 2] does not split by rows"
+              + " into 3 equal shares");
     }
   }
 
@@ -152,6 +186,9 @@ class InProcessCollectiveTest {
       assertThat(g.getDouble(0, 0)).isEqualTo(0.25);
       assertThat(local.allReduceSum(x)).isSameAs(x);
       assertThat(local.broadcast(x, 0)).isSameAs(x);
+      INDArray share = local.reduceScatterSum(x);
+      assertThat(share).isNotSameAs(x);
+      assertThat(share.equalsWithEps(x, 0)).isTrue();
       assertThat(x.getDouble(0, 0)).isEqualTo(1.25);
       local.barrier();
       assertThat(local.rank()).isZero();

@@ -17,6 +17,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 @Timeout(value = 60, unit = TimeUnit.SECONDS) // guards against a hang; no timing is asserted
 class TcpRingCollectiveTest {
@@ -80,6 +81,16 @@ class TcpRingCollectiveTest {
               // Every rank ends with bit-identical sums.
               assertSameValues(viaTcp.get(r), viaTcp.get(0), 0, "rank " + r);
             }
+            long[] scatterShape = shape.clone();
+            scatterShape[0] *= k;
+            var inputs = RankThreads.run(k, r -> data(r, s, type, integers, scatterShape));
+            var rsTcp = RankThreads.run(k, r -> tcp.get(r).reduceScatterSum(inputs.get(r)));
+            var rsMem = RankThreads.run(k, r -> mem.get(r).reduceScatterSum(data(r, s, type, integers, scatterShape)));
+            for (int r = 0; r < k; r++) {
+              assertSameValues(rsTcp.get(r), rsMem.get(r), integers ? 0 : 1e-5,
+                  "reduceScatterSum " + Arrays.toString(scatterShape) + " " + type + " rank " + r);
+              assertSameValues(inputs.get(r), data(r, s, type, integers, scatterShape), 0, "input of rank " + r);
+            }
             var gTcp = RankThreads.run(k, r -> tcp.get(r).allGather(data(r, s, type, integers, shape)));
             var gMem = RankThreads.run(k, r -> mem.get(r).allGather(data(r, s, type, integers, shape)));
             int root = k - 1;
@@ -120,6 +131,30 @@ class TcpRingCollectiveTest {
       for (int r = 0; r < 3; r++) {
         assertSameValues(bases.get(r), expectedView, 0, "rank " + r);
         assertThat(views.get(r).shape()).containsExactly(6, 4);
+      }
+    } finally {
+      closeAll(tcp);
+    }
+  }
+
+  @ParameterizedTest
+  @ValueSource(ints = {2, 3})
+  void largeReduceScatterOfAViewEqualsThePlainSum(int k) throws Exception {
+    List<Collective> tcp = ring(k, TIMEOUT);
+    try {
+      // 600,000 rows of 2 floats per rank, passed as a transposed view: chunks far larger than the socket
+      // buffers, through the copy path.
+      long rows = 600_000L * k;
+      var bases = RankThreads.run(k, r -> data(r, 9, DataType.FLOAT, true, 2, rows));
+      var shares = RankThreads.run(k, r -> tcp.get(r).reduceScatterSum(bases.get(r).transpose()));
+      INDArray sum = data(0, 9, DataType.FLOAT, true, 2, rows);
+      for (int r = 1; r < k; r++) {
+        sum.addi(data(r, 9, DataType.FLOAT, true, 2, rows));
+      }
+      long share = rows / k;
+      for (int r = 0; r < k; r++) {
+        INDArray expected = sum.transpose().get(NDArrayIndex.interval(r * share, (r + 1) * share), NDArrayIndex.all());
+        assertSameValues(shares.get(r), expected, 0, "share of rank " + r);
       }
     } finally {
       closeAll(tcp);
@@ -214,6 +249,7 @@ class TcpRingCollectiveTest {
       INDArray x = Nd4j.ones(DataType.FLOAT, 2);
       assertThat(one.allReduceSum(x)).isSameAs(x);
       assertSameValues(one.allGather(x), x, 0, "gather of one");
+      assertSameValues(one.reduceScatterSum(x), x, 0, "reduce-scatter of one");
     }
   }
 }

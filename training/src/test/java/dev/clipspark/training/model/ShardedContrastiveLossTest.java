@@ -85,8 +85,12 @@ class ShardedContrastiveLossTest {
 
   @Test
   void workingMemoryFollowsTheTileNotTheBatch() {
-    // N = 32,768 over K = 8 workers: n = 4,096 rows, tile 256, float: 16 MiB, under the 64 MiB target.
-    assertThat(ShardedContrastiveLoss.workingMemoryBytes(4096, 256, 4)).isEqualTo(16L << 20);
+    // N = 32,768 over K = 8 workers: n = 4,096 rows, d = 512, tile 256, float: two 4 MiB tiles, five 8 MiB
+    // [n, d] arrays and two gathered log-sum-exp vectors of 128 KiB: 48.25 MiB, under the 64 MiB target.
+    assertThat(ShardedContrastiveLoss.workingMemoryBytes(4096, 8, 512, 256, 4)).isEqualTo((48L << 20) + (256 << 10));
+    // Doubling the batch at the same tile only adds the gathered log-sum-exps.
+    assertThat(ShardedContrastiveLoss.workingMemoryBytes(4096, 16, 512, 256, 4)
+        - ShardedContrastiveLoss.workingMemoryBytes(4096, 8, 512, 256, 4)).isEqualTo(256 << 10);
   }
 
   static double relative(INDArray a, INDArray b) {

@@ -1,0 +1,80 @@
+package dev.clipspark.jobs;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code bench loss} and {@code bench collective} at small sizes: their JSON keys and consistent figures. */
+class BenchCommandTest {
+
+  @TempDir Path dir;
+
+  private final StringWriter out = new StringWriter();
+  private final StringWriter err = new StringWriter();
+
+  private int run(String... args) {
+    var cl = Main.commandLine();
+    cl.setOut(new PrintWriter(out, true));
+    cl.setErr(new PrintWriter(err, true));
+    return cl.execute(args);
+  }
+
+  @Test
+  void lossComparesTheShardedLossWithGatherWithGradient() throws Exception {
+    Path json = dir.resolve("loss.json");
+    assertThat(run("bench", "loss", "--batch", "128", "--dim", "16", "--workers", "4", "--tile", "8", "--reps", "1",
+        "--json", json.toString())).as(err.toString()).isZero();
+    assertThat(out.toString()).startsWith("bench loss").contains("working_memory_bytes", "gather_with_grad_bytes_moved");
+    JsonNode r = new ObjectMapper().readTree(json.toFile());
+    assertThat(r.fieldNames()).toIterable().contains("working_memory_bytes", "bytes_moved",
+        "gather_with_grad_working_memory_bytes", "gather_with_grad_bytes_moved", "seconds", "gather_with_grad_seconds",
+        "tile", "dense_working_memory_bytes", "dense_measured_working_memory_bytes", "dense_seconds");
+    assertThat(r.get("local_batch").asInt()).isEqualTo(32);
+    assertThat(r.get("bytes_moved").asLong()).isPositive()
+        .isLessThanOrEqualTo((long) (0.55 * r.get("gather_with_grad_bytes_moved").asLong()));
+    assertThat(r.get("working_memory_bytes").asLong()).isPositive()
+        .isLessThan(r.get("gather_with_grad_working_memory_bytes").asLong());
+    assertThat(r.get("gather_with_grad_working_memory_bytes").asLong())
+        .isLessThan(r.get("dense_measured_working_memory_bytes").asLong());
+    assertThat(r.get("working_memory_bytes").asLong()).isGreaterThanOrEqualTo(r.get("working_memory_analytic_bytes").asLong());
+    assertThat(r.get("seconds").asDouble()).isPositive();
+    assertThat(r.get("gather_with_grad_seconds").asDouble()).isPositive();
+    assertThat(r.get("loss").asDouble()).isCloseTo(r.get("gather_with_grad_loss").asDouble(),
+        org.assertj.core.api.Assertions.within(1e-4 * r.get("loss").asDouble()));
+  }
+
+  @Test
+  void lossRefusesABatchThatDoesNotSplit() {
+    assertThat(run("bench", "loss", "--batch", "100", "--workers", "8")).isEqualTo(Main.USAGE);
+    assertThat(err.toString()).contains("Cannot benchmark the loss of a batch of 100 over 8 workers");
+  }
+
+  @Test
+  void collectiveMeasuresTheRingAgainstASocketCopy() throws Exception {
+    Path json = dir.resolve("collective.json");
+    // 1,000 bytes over 3 ranks: rounded down to 996, whole floats split evenly.
+    assertThat(run("bench", "collective", "--workers", "3", "--bytes", "1000", "--reps", "2", "--json", json.toString()))
+        .as(err.toString()).isZero();
+    JsonNode r = new ObjectMapper().readTree(json.toFile());
+    assertThat(r.get("workers").asInt()).isEqualTo(3);
+    assertThat(r.get("bytes").asLong()).isEqualTo(996);
+    for (String op : new String[] {"all_reduce", "all_gather", "reduce_scatter", "socket_copy", "allocate"}) {
+      assertThat(r.get(op + "_seconds").asDouble()).as(op).isPositive();
+      assertThat(r.get(op + "_bytes_per_second").asDouble()).as(op)
+          .isCloseTo(996 / r.get(op + "_seconds").asDouble(), org.assertj.core.api.Assertions.within(1e-6 * 996
+              / r.get(op + "_seconds").asDouble()));
+    }
+  }
+
+  @Test
+  void collectiveNeedsTwoWorkers() {
+    assertThat(run("bench", "collective", "--workers", "1")).isEqualTo(Main.USAGE);
+    assertThat(err.toString()).contains("Cannot run bench collective with --workers 1");
+  }
+}
