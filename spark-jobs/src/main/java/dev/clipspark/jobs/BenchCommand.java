@@ -114,9 +114,9 @@ final class BenchCommand implements Runnable {
   }
 
   @Command(name = "train", mixinStandardHelpOptions = true,
-      description = {"One CLIP training step (forward, loss, backward, AdamW) on synthetic inputs: samples per second",
-          "and model FLOP utilisation, the step's matrix-product FLOPs per second over this process's measured",
-          "single-precision GEMM rate (GEMMs on all cores through BLAS)."})
+      description = {"A CLIP training step on synthetic inputs: samples/s and model FLOP utilisation.",
+          "The step is forward, loss, backward and AdamW; the utilisation is its matrix-product FLOPs per second",
+          "over this process's measured single-precision GEMM rate (GEMMs on all cores through BLAS)."})
   static final class Train implements Callable<Integer> {
     @Mixin Output output;
     @Mixin SettingsOptions settings;
