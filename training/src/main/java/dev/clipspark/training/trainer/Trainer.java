@@ -327,6 +327,9 @@ public final class Trainer {
           if (rank == 0) {
             lastCheckpoint = Checkpoints.save(request.outDir(), new Checkpoint(step, state, config, tokenizerFile,
                 params, OptimizerState.of(optimizer)), options.keepCheckpoints(), conf).toString();
+            // Later checkpoints copy the merges from this one: the file resumed from (or the user's) may be gone
+            // by then, deleted by train.keep-checkpoints.
+            tokenizerFile = new org.apache.hadoop.fs.Path(lastCheckpoint, Checkpoints.TOKENIZER).toString();
           }
         }
         if (verify && step % options.verifyEvery() == 0) {

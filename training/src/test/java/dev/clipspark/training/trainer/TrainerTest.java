@@ -306,6 +306,22 @@ class TrainerTest {
   }
 
   @Test
+  void aResumedRunOutlivesTheCheckpointItResumedFrom() throws Exception {
+    // keep-checkpoints 1 deletes the checkpoint the second run resumed from (step 2) once step 3 is saved; the
+    // tokenizer merges that later checkpoints copy must come from the newest one (found by the cluster test).
+    String out = dir.resolve("outlive").toString();
+    String keepOne = "train.keep-checkpoints = 1\ntrain.checkpoint-every = 1\ntrain.warmup-steps = 1\n";
+    train(out, options(keepOne + "train.max-steps = 2"), new ArrayList<>());
+    TrainSummary resumed = train(out, options(keepOne + "train.max-steps = 4"), new ArrayList<>());
+    assertThat(resumed.startStep()).isEqualTo(2);
+    assertThat(resumed.steps()).isEqualTo(4);
+    assertThat(java.nio.file.Files.exists(dir.resolve("outlive/checkpoints/step-0000000002"))).isFalse();
+    var last = Checkpoints.load(dir.resolve("outlive/checkpoints/step-0000000004").toString(), CONF);
+    assertThat(java.nio.file.Files.readAllBytes(java.nio.file.Path.of(new org.apache.hadoop.fs.Path(last.tokenizerMerges()).toUri().getPath())))
+        .isEqualTo(java.nio.file.Files.readAllBytes(java.nio.file.Path.of(merges)));
+  }
+
+  @Test
   void resumingWithAnotherBatchSizeOrModelIsRefused() {
     String out = dir.resolve("refuse").toString();
     train(out, options("train.max-steps = 3"), new ArrayList<>());
