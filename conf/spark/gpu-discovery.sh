@@ -16,7 +16,7 @@
 # Exit status 1, with the reason on stderr, when nvidia-smi is missing or fails, or no GPU is visible.
 set -euo pipefail
 
-me="$(basename "$0")"
+me="${0##*/}"
 fail() {
   echo "$me: $*" >&2
   exit 1
