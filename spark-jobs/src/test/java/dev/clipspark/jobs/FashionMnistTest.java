@@ -38,7 +38,7 @@ class FashionMnistTest {
   static final List<String> CAPTIONS = List.of("a photo of a %s", "a %s on a black background",
       "black and white picture of a %s", "a %s", "product shot: %s", "an image of the %s", "my new %s",
       "a grey %s, small and centred");
-  static final int TRAIN_IMAGES = 4000;
+  static final int TRAIN_IMAGES = 3000;
 
   @TempDir static Path dir;
   static String run;
@@ -83,7 +83,7 @@ class FashionMnistTest {
     var out = new StringWriter();
     TrainLearnsTest.clip(out, "train", "--data", dataset, "--model", "tiny-vit", "--tokenizer", merges, "--out", run,
         "--conf", conf, "--set", "tokenizer.vocab-size=600", "--set", "train.batch-size=100", "--set",
-        "train.epochs=5", "--set", "train.learning-rate=3e-3", "--set", "train.log-every=50", "--master", "local[2]");
+        "train.epochs=4", "--set", "train.learning-rate=3e-3", "--set", "train.log-every=25", "--master", "local[2]");
     System.out.println(out);
   }
 

@@ -23,6 +23,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
+import dev.clipspark.jobs.InProcessJobs;
 import org.apache.parquet.example.data.Group;
 import org.apache.parquet.schema.GroupType;
 import org.apache.parquet.schema.PrimitiveType.PrimitiveTypeName;
@@ -71,13 +72,15 @@ class ClusterIT {
     deleteRecursively(dir);
     Files.createDirectories(dir);
     cluster = new StandaloneCluster(MODULE.resolve("target"), dir.resolve("cluster")).start(2, 1, "3g");
-    writeCorpus(dir.resolve("corpus.txt"));
-    runToSuccess("build-queries", List.of("build-queries", "--corpus", dir.resolve("corpus.txt").toString(),
-        "--out", dir.resolve("queries").toString(), "--conf", CONF.resolve("demo.conf").toString()));
+    // The inputs, built in this JVM in local mode: they are not what this test is about.
+    InProcessJobs.writeDemoCorpus(dir.resolve("corpus.txt"), 1000, 7);
+    InProcessJobs.clip("build-queries", "--corpus", dir.resolve("corpus.txt").toString(), "--out",
+        dir.resolve("queries").toString(), "--conf", CONF.resolve("demo.conf").toString(), "--master", "local[1]");
+    // On the cluster: the reference dataset, then the tokenizer (in this JVM again).
     runToSuccess("build-dataset", datasetArgs(dir.resolve("dataset")));
-    runToSuccess("train-tokenizer", List.of("train-tokenizer", "--data", dir.resolve("dataset").toString(),
-        "--out", dir.resolve("merges.txt").toString(), "--conf", CONF.resolve("demo.conf").toString(),
-        "--set", "tokenizer.vocab-size=600"));
+    InProcessJobs.clip("train-tokenizer", "--data", dir.resolve("dataset").toString(), "--out",
+        dir.resolve("merges.txt").toString(), "--conf", CONF.resolve("demo.conf").toString(), "--set",
+        "tokenizer.vocab-size=600", "--master", "local[1]");
   }
 
   @AfterAll
@@ -419,10 +422,6 @@ class ClusterIT {
     } catch (IOException e) {
       return "(cannot read " + log + ": " + e.getMessage() + ")";
     }
-  }
-
-  static void writeCorpus(Path file) throws IOException {
-    dev.clipspark.jobs.DemoCorpusAccess.write(file, 2000, 7);
   }
 
   static void deleteRecursively(Path path) throws IOException {
