@@ -16,54 +16,63 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.UUID;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FSDataOutputStream;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
+import org.apache.hadoop.fs.StreamCapabilities;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** Writes a checkpoint into a temporary directory, verifies it, renames it into place and moves the pointer. */
+/**
+ * Writes a checkpoint and commits it: {@link CommitMode#RENAME} writes into a temporary directory, verifies it,
+ * renames it into place and moves the pointer by rename; {@link CommitMode#POINTER} writes into the final
+ * directory, verifies it and publishes it by overwriting the pointer in one create.
+ */
 final class CheckpointWriter {
 
   private static final Logger LOG = LoggerFactory.getLogger(CheckpointWriter.class);
 
   private CheckpointWriter() {}
 
-  static Path save(String outDir, Checkpoint checkpoint, int keep, Configuration conf) {
+  static Path save(String outDir, Checkpoint checkpoint, int keep, CommitMode mode, Configuration conf) {
     if (keep < 0) {
       throw new IllegalArgumentException("Cannot keep " + keep + " checkpoints: must be at least 0 (0 keeps all)");
+    }
+    if (mode == null) {
+      throw new IllegalArgumentException("Cannot save a checkpoint without a commit mode");
     }
     Path root = new Path(outDir, Checkpoints.CHECKPOINTS_DIR);
     String name = Checkpoints.directoryName(checkpoint.step());
     Path target = new Path(root, name);
-    Path tmp = new Path(root, Checkpoints.TMP_PREFIX + name + "-" + UUID.randomUUID());
-    FileSystem fs = null;
+    CommitMode commit = mode.resolve(root, conf);
+    try {
+      FileSystem fs = root.getFileSystem(conf);
+      Path saved = commit == CommitMode.POINTER
+          ? commitByPointer(fs, root, target, checkpoint, conf)
+          : commitByRename(fs, root, target, checkpoint, conf);
+      LOG.debug("Saved checkpoint {} ({} commit)", saved, commit.name().toLowerCase(Locale.ROOT));
+      if (keep > 0) {
+        retain(fs, root, keep, checkpoint.step());
+      }
+      return fs.makeQualified(target);
+    } catch (IOException e) {
+      throw new UncheckedIOException(String.format("Cannot save the checkpoint of step %d to %s: %s",
+          checkpoint.step(), target, e.getMessage()), e);
+    }
+  }
+
+  /** Writes into a temporary sibling, verifies, renames it to {@code target}, then renames a new pointer in place. */
+  private static Path commitByRename(FileSystem fs, Path root, Path target, Checkpoint checkpoint, Configuration conf)
+      throws IOException {
+    Path tmp = new Path(root, Checkpoints.TMP_PREFIX + target.getName() + "-" + UUID.randomUUID());
     boolean renamed = false;
     try {
-      fs = root.getFileSystem(conf);
-      if (!fs.mkdirs(tmp)) {
-        throw new IOException("cannot create directory " + tmp);
-      }
-      var files = new ArrayList<FileEntry>();
-      var tensors = new ArrayList<TensorEntry>();
-      files.add(writeTensors(fs, tmp, Checkpoints.MODEL, modelTensors(checkpoint.parameters()), tensors));
-      if (checkpoint.optimizer() != null) {
-        files.add(writeTensors(fs, tmp, Checkpoints.OPTIMIZER, optimizerTensors(checkpoint.optimizer()), tensors));
-      }
-      files.add(writeBytes(fs, tmp, Checkpoints.STATE, stateJson(checkpoint)));
-      files.add(writeBytes(fs, tmp, Checkpoints.MODEL_CONF, ModelConfText.render(checkpoint.model()).getBytes(UTF_8)));
-      files.add(copy(fs, tmp, Checkpoints.TOKENIZER, new Path(checkpoint.tokenizerMerges()), conf));
-      var manifest = new Manifest(checkpoint.step(), checkpoint.model().name(), files, tensors);
-      writeBytes(fs, tmp, Checkpoints.MANIFEST, manifest.toJson());
-      try {
-        CheckpointReader.verify(fs, tmp);
-      } catch (CheckpointException e) {
-        throw new IOException("reading it back failed: " + e.getMessage(), e);
-      }
+      writeAndVerify(fs, tmp, checkpoint, conf);
       if (fs.exists(target)) {
         LOG.warn("Replacing the existing checkpoint {}", target);
         fs.delete(target, true);
@@ -72,22 +81,71 @@ final class CheckpointWriter {
         throw new IOException("cannot rename " + tmp + " to " + target);
       }
       renamed = true;
-      writePointer(fs, root, name);
-      if (keep > 0) {
-        retain(fs, root, keep, checkpoint.step());
-      }
-      return fs.makeQualified(target);
-    } catch (IOException e) {
-      throw new UncheckedIOException(String.format("Cannot save the checkpoint of step %d to %s: %s",
-          checkpoint.step(), target, e.getMessage()), e);
+      renamePointer(fs, root, target.getName());
+      return target;
     } finally {
-      if (!renamed && fs != null) {
-        try {
-          fs.delete(tmp, true);
-        } catch (IOException e) {
-          LOG.warn("Cannot delete the unfinished checkpoint {}: {}", tmp, e.getMessage());
-        }
+      if (!renamed) {
+        deleteUnfinished(fs, tmp);
       }
+    }
+  }
+
+  /**
+   * Writes straight into {@code target} (deleting what an earlier attempt at this step left there first),
+   * verifies, then publishes it by overwriting the pointer in a single create; never renames.
+   */
+  private static Path commitByPointer(FileSystem fs, Path root, Path target, Checkpoint checkpoint,
+      Configuration conf) throws IOException {
+    if (fs.exists(target)) {
+      LOG.warn("Deleting the existing {} (an earlier save of this step) before writing it again", target);
+      if (!fs.delete(target, true)) {
+        throw new IOException("cannot delete the existing " + target);
+      }
+    }
+    boolean published = false;
+    try {
+      writeAndVerify(fs, target, checkpoint, conf);
+      overwritePointer(fs, root, target.getName());
+      published = true;
+      return target;
+    } finally {
+      if (!published) {
+        // The pointer still names the previous checkpoint; without this delete (a crash) loading skips the
+        // directory as incomplete and the next save of this step deletes it.
+        deleteUnfinished(fs, target);
+      }
+    }
+  }
+
+  /** Writes every file into {@code dir}, {@code checkpoint.json} last, then re-reads them all against it. */
+  private static void writeAndVerify(FileSystem fs, Path dir, Checkpoint checkpoint, Configuration conf)
+      throws IOException {
+    if (!fs.mkdirs(dir)) {
+      throw new IOException("cannot create directory " + dir);
+    }
+    var files = new ArrayList<FileEntry>();
+    var tensors = new ArrayList<TensorEntry>();
+    files.add(writeTensors(fs, dir, Checkpoints.MODEL, modelTensors(checkpoint.parameters()), tensors));
+    if (checkpoint.optimizer() != null) {
+      files.add(writeTensors(fs, dir, Checkpoints.OPTIMIZER, optimizerTensors(checkpoint.optimizer()), tensors));
+    }
+    files.add(writeBytes(fs, dir, Checkpoints.STATE, stateJson(checkpoint)));
+    files.add(writeBytes(fs, dir, Checkpoints.MODEL_CONF, ModelConfText.render(checkpoint.model()).getBytes(UTF_8)));
+    files.add(copy(fs, dir, Checkpoints.TOKENIZER, new Path(checkpoint.tokenizerMerges()), conf));
+    var manifest = new Manifest(checkpoint.step(), checkpoint.model().name(), files, tensors);
+    writeBytes(fs, dir, Checkpoints.MANIFEST, manifest.toJson());
+    try {
+      CheckpointReader.verify(fs, dir);
+    } catch (CheckpointException e) {
+      throw new IOException("reading it back failed: " + e.getMessage(), e);
+    }
+  }
+
+  private static void deleteUnfinished(FileSystem fs, Path dir) {
+    try {
+      fs.delete(dir, true);
+    } catch (IOException e) {
+      LOG.warn("Cannot delete the unfinished checkpoint {}: {}", dir, e.getMessage());
     }
   }
 
@@ -129,7 +187,7 @@ final class CheckpointWriter {
         offset += bytes;
       }
       out.flush();
-      raw.hsync();
+      sync(raw);
     }
     return new FileEntry(file, offset, Sha256.hex(digest));
   }
@@ -137,7 +195,7 @@ final class CheckpointWriter {
   private static FileEntry writeBytes(FileSystem fs, Path dir, String file, byte[] content) throws IOException {
     try (FSDataOutputStream out = fs.create(new Path(dir, file), false)) {
       out.write(content);
-      out.hsync();
+      sync(out);
     }
     return new FileEntry(file, content.length, Sha256.hex(content));
   }
@@ -156,7 +214,7 @@ final class CheckpointWriter {
         size += n;
       }
       out.flush();
-      raw.hsync();
+      sync(raw);
     } catch (FileNotFoundException e) {
       throw new IOException("the tokenizer merges file " + source + " does not exist", e);
     }
@@ -175,13 +233,25 @@ final class CheckpointWriter {
     }
   }
 
+  /**
+   * Flushes {@code out} to stable storage where the stream can ({@code hdfs:}); object stores cannot (their
+   * data becomes durable and visible at close) and S3A may reject or warn on {@code hsync}, so they only flush.
+   */
+  private static void sync(FSDataOutputStream out) throws IOException {
+    if (out.hasCapability(StreamCapabilities.HSYNC)) {
+      out.hsync();
+    } else {
+      out.flush();
+    }
+  }
+
   /** Replaces {@code root/latest} by writing a temporary file and renaming it over the old one. */
-  private static void writePointer(FileSystem fs, Path root, String name) throws IOException {
+  private static void renamePointer(FileSystem fs, Path root, String name) throws IOException {
     Path latest = new Path(root, Checkpoints.LATEST);
     Path tmp = new Path(root, Checkpoints.TMP_PREFIX + Checkpoints.LATEST + "-" + UUID.randomUUID());
     try (FSDataOutputStream out = fs.create(tmp, false)) {
-      out.write((name + "\n").getBytes(UTF_8));
-      out.hsync();
+      out.write(pointerBytes(name));
+      sync(out);
     }
     if (!fs.rename(tmp, latest)) {
       // File systems whose rename does not replace: a crash between these two calls leaves no pointer,
@@ -192,6 +262,22 @@ final class CheckpointWriter {
         throw new IOException("cannot rename " + tmp + " to " + latest);
       }
     }
+  }
+
+  /**
+   * Replaces {@code root/latest} with one create-with-overwrite: on an object store one PUT, so readers see
+   * the old pointer or the new one, never a mix. (On a file system the overwrite truncates first; a crash then
+   * leaves an empty or partial pointer, which loading ignores before scanning the step directories.)
+   */
+  private static void overwritePointer(FileSystem fs, Path root, String name) throws IOException {
+    try (FSDataOutputStream out = fs.create(new Path(root, Checkpoints.LATEST), true)) {
+      out.write(pointerBytes(name));
+      sync(out);
+    }
+  }
+
+  private static byte[] pointerBytes(String name) {
+    return (name + "\n").getBytes(UTF_8);
   }
 
   /** Deletes complete checkpoints beyond the newest {@code keep}, and unfinished ones older than {@code step}. */

@@ -50,6 +50,8 @@ public final class Checkpoints {
   public static final String TOKENIZER = "tokenizer.txt";
   /** Default retention: keep every checkpoint. */
   public static final int KEEP_DEFAULT = 0;
+  /** Default commit mode: by the file system's scheme. */
+  public static final CommitMode COMMIT_DEFAULT = CommitMode.AUTO;
 
   private static final Logger LOG = LoggerFactory.getLogger(Checkpoints.class);
   private static final Pattern STEP_DIR = Pattern.compile(Pattern.quote(STEP_PREFIX) + "(\\d{1,19})");
@@ -61,25 +63,37 @@ public final class Checkpoints {
     return String.format("%s%010d", STEP_PREFIX, step);
   }
 
-  /** Saves {@code checkpoint} under {@code outDir} keeping every older checkpoint; see {@link #save(String, Checkpoint, int, Configuration)}. */
+  /** Saves {@code checkpoint} under {@code outDir} keeping every older checkpoint; see {@link #save(String, Checkpoint, int, CommitMode, Configuration)}. */
   public static Path save(String outDir, Checkpoint checkpoint, Configuration conf) {
-    return save(outDir, checkpoint, KEEP_DEFAULT, conf);
+    return save(outDir, checkpoint, KEEP_DEFAULT, COMMIT_DEFAULT, conf);
+  }
+
+  /** Saves {@code checkpoint} committing it as its file system needs; see {@link #save(String, Checkpoint, int, CommitMode, Configuration)}. */
+  public static Path save(String outDir, Checkpoint checkpoint, int keep, Configuration conf) {
+    return save(outDir, checkpoint, keep, COMMIT_DEFAULT, conf);
   }
 
   /**
-   * Saves {@code checkpoint} to {@code outDir/checkpoints/step-NNNNNNNNNN/} atomically: writes every file
-   * into a temporary sibling directory, writes {@code checkpoint.json} last, re-reads every file against it,
-   * renames the directory into place (replacing an existing checkpoint of the same step), points
-   * {@code latest} at it, then deletes complete checkpoints beyond the newest {@code keep} (0 keeps all)
-   * and unfinished step directories older than this one.
+   * Saves {@code checkpoint} to {@code outDir/checkpoints/step-NNNNNNNNNN/} atomically (replacing an existing
+   * checkpoint of the same step), then deletes complete checkpoints beyond the newest {@code keep} (0 keeps all)
+   * and unfinished step directories older than this one. How it commits depends on {@code mode}, resolved
+   * by {@link CommitMode#resolve}:
+   * <ul>
+   *   <li>{@link CommitMode#RENAME}: writes every file into a temporary sibling directory,
+   *       {@code checkpoint.json} last, re-reads every file against it, renames the directory into place and
+   *       points {@code latest} at it by writing a temporary file and renaming it;
+   *   <li>{@link CommitMode#POINTER}: writes every file straight into the step directory (deleting what an
+   *       earlier attempt at this step left there first), {@code checkpoint.json} last, re-reads every file
+   *       against it, then publishes it by overwriting {@code latest} in one create; nothing is renamed.
+   * </ul>
    *
    * @return the checkpoint's directory, qualified with its file system's scheme
-   * @throws UncheckedIOException naming the step and the directory if writing fails (the temporary
-   *     directory is then deleted, and the previous checkpoints and pointer are untouched)
-   * @throws IllegalArgumentException if {@code keep} is negative
+   * @throws UncheckedIOException naming the step and the directory if writing fails (what was written is
+   *     then deleted where possible, and the previous checkpoints and pointer are untouched)
+   * @throws IllegalArgumentException if {@code keep} is negative or {@code mode} is null
    */
-  public static Path save(String outDir, Checkpoint checkpoint, int keep, Configuration conf) {
-    return CheckpointWriter.save(outDir, checkpoint, keep, conf);
+  public static Path save(String outDir, Checkpoint checkpoint, int keep, CommitMode mode, Configuration conf) {
+    return CheckpointWriter.save(outDir, checkpoint, keep, mode, conf);
   }
 
   /** {@link #loadLatest(String, DataType, Configuration)} keeping the stored data types. */
@@ -90,8 +104,10 @@ public final class Checkpoints {
   /**
    * The newest complete checkpoint under {@code outDir}, to resume from: the one {@code latest} names if
    * it verifies, else the newest {@code step-*} directory that verifies (a warning is logged for each one
-   * skipped). Directories without {@code checkpoint.json} are ignored; temporary {@code _tmp-*} leftovers of
-   * crashed saves are deleted (do not call this while another process saves to the same directory).
+   * skipped). Directories without {@code checkpoint.json} are ignored: a save that did not finish leaves them
+   * (in {@link CommitMode#POINTER} mode, or by hand), and the pointer still names the previous checkpoint, which
+   * therefore wins over any newer step directory. Temporary {@code _tmp-*} leftovers of crashed saves are
+   * deleted (do not call this while another process saves to the same directory).
    *
    * @param dataType floating-point tensors are cast to it; null keeps the stored types
    * @return empty if there is no complete checkpoint
@@ -135,14 +151,16 @@ public final class Checkpoints {
     }
     for (StepDir d : dirs) {
       if (!hasManifest(fs, d)) {
-        LOG.warn("Ignoring the incomplete checkpoint {}: it has no {}", d.path(), MANIFEST);
+        LOG.warn("Ignoring the incomplete checkpoint {}: it has no {} (a save that did not finish)", d.path(),
+            MANIFEST);
         continue;
       }
       complete++;
       try {
         return Optional.of(load(d.path().toString(), dataType, conf));
       } catch (CheckpointException e) {
-        LOG.warn("Skipping a checkpoint that does not verify: {}", e.getMessage());
+        LOG.warn("Skipping a checkpoint that does not verify (a save that did not finish, or a damaged file): {}",
+            e.getMessage());
         newestProblem = newestProblem == null ? e : newestProblem;
       }
     }

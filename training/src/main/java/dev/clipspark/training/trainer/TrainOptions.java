@@ -2,6 +2,7 @@ package dev.clipspark.training.trainer;
 
 import dev.clipspark.dataset.config.ConfigValueException;
 import dev.clipspark.dataset.config.Settings;
+import dev.clipspark.training.checkpoint.CommitMode;
 import java.io.Serializable;
 
 /**
@@ -28,6 +29,8 @@ import java.io.Serializable;
  * @param seed seed of initialisation, data order and augmentation
  * @param checkpointEvery write a checkpoint every this many steps (and at the end)
  * @param keepCheckpoints newest complete checkpoints kept; 0 keeps all
+ * @param checkpointCommit how a checkpoint is committed: by rename (file systems) or by publishing a pointer
+ *     (object stores); {@link CommitMode#AUTO} chooses by the output directory's scheme
  * @param logEvery one progress line and one metrics.jsonl record every this many steps
  * @param onNonFinite what a NaN or infinite loss does
  * @param augment random resized crops (true) or the evaluation transform (false) for training images
@@ -46,7 +49,7 @@ import java.io.Serializable;
 public record TrainOptions(
     int batchSize, int microBatchSize, int epochs, long maxSteps, double learningRate, long warmupSteps,
     Schedule schedule, double beta1, double beta2, double eps, double weightDecay, double gradClipNorm,
-    long seed, long checkpointEvery, int keepCheckpoints, long logEvery, OnNonFinite onNonFinite,
+    long seed, long checkpointEvery, int keepCheckpoints, CommitMode checkpointCommit, long logEvery, OnNonFinite onNonFinite,
     boolean augment, double cropMinScale, double cropMaxScale, int decodeThreads, int shuffleBuffer,
     int threads, long verifyEvery, long failAtStep, long hangAtStep, int debugRank) implements Serializable {
 
@@ -128,6 +131,13 @@ public record TrainOptions(
   public static final String KEEP_CHECKPOINTS = "train.keep-checkpoints";
   /** Default of {@link #KEEP_CHECKPOINTS}. */
   public static final int KEEP_CHECKPOINTS_DEFAULT = 3;
+  /** How checkpoints are committed: {@code auto}, {@code rename} or {@code pointer}. */
+  public static final String CHECKPOINT_COMMIT = "train.checkpoint-commit";
+  /**
+   * Default of {@link #CHECKPOINT_COMMIT}: pointer on the object stores of {@link CommitMode#OBJECT_STORE_SCHEMES},
+   * rename elsewhere.
+   */
+  public static final CommitMode CHECKPOINT_COMMIT_DEFAULT = CommitMode.AUTO;
   /** Progress interval. */
   public static final String LOG_EVERY = "train.log-every";
   /** Default of {@link #LOG_EVERY}. */
@@ -199,6 +209,9 @@ public record TrainOptions(
     closed(GRAD_CLIP_NORM, gradClipNorm, 0, 1e12);
     range(CHECKPOINT_EVERY, checkpointEvery, 1, Long.MAX_VALUE);
     range(KEEP_CHECKPOINTS, keepCheckpoints, 0, 1_000_000);
+    if (checkpointCommit == null) {
+      throw new ConfigValueException(CHECKPOINT_COMMIT, "nothing", "must be one of " + Settings.allowed(CommitMode.class));
+    }
     range(LOG_EVERY, logEvery, 1, Long.MAX_VALUE);
     if (onNonFinite == null) {
       throw new ConfigValueException(ON_NON_FINITE, "nothing", Settings.allowed(OnNonFinite.class));
@@ -236,6 +249,7 @@ public record TrainOptions(
         s.longIn(SEED, Long.MIN_VALUE, Long.MAX_VALUE),
         s.longIn(CHECKPOINT_EVERY, 1, Long.MAX_VALUE),
         s.intIn(KEEP_CHECKPOINTS, 0, 1_000_000),
+        s.enumOf(CHECKPOINT_COMMIT, CommitMode.class),
         s.longIn(LOG_EVERY, 1, Long.MAX_VALUE),
         s.enumOf(ON_NON_FINITE, OnNonFinite.class),
         s.bool(AUGMENT),
@@ -255,16 +269,16 @@ public record TrainOptions(
     return new TrainOptions(BATCH_SIZE_DEFAULT, MICRO_BATCH_SIZE_DEFAULT, EPOCHS_DEFAULT, MAX_STEPS_DEFAULT,
         LEARNING_RATE_DEFAULT, WARMUP_STEPS_DEFAULT, SCHEDULE_DEFAULT, BETA1_DEFAULT, BETA2_DEFAULT, EPS_DEFAULT,
         WEIGHT_DECAY_DEFAULT, GRAD_CLIP_NORM_DEFAULT, SEED_DEFAULT, CHECKPOINT_EVERY_DEFAULT,
-        KEEP_CHECKPOINTS_DEFAULT, LOG_EVERY_DEFAULT, ON_NON_FINITE_DEFAULT, AUGMENT_DEFAULT, CROP_MIN_SCALE_DEFAULT,
-        CROP_MAX_SCALE_DEFAULT, DECODE_THREADS_DEFAULT, SHUFFLE_BUFFER_DEFAULT, THREADS_DEFAULT, VERIFY_EVERY_DEFAULT, FAIL_AT_STEP_DEFAULT,
+        KEEP_CHECKPOINTS_DEFAULT, CHECKPOINT_COMMIT_DEFAULT, LOG_EVERY_DEFAULT, ON_NON_FINITE_DEFAULT, AUGMENT_DEFAULT,
+        CROP_MIN_SCALE_DEFAULT, CROP_MAX_SCALE_DEFAULT, DECODE_THREADS_DEFAULT, SHUFFLE_BUFFER_DEFAULT, THREADS_DEFAULT, VERIFY_EVERY_DEFAULT, FAIL_AT_STEP_DEFAULT,
         HANG_AT_STEP_DEFAULT, DEBUG_RANK_DEFAULT);
   }
 
   /** These options with the test hooks off (a retried Spark stage runs without them, so it can finish). */
   public TrainOptions withoutTestHooks() {
     return new TrainOptions(batchSize, microBatchSize, epochs, maxSteps, learningRate, warmupSteps, schedule, beta1,
-        beta2, eps, weightDecay, gradClipNorm, seed, checkpointEvery, keepCheckpoints, logEvery, onNonFinite, augment,
-        cropMinScale, cropMaxScale, decodeThreads, shuffleBuffer, threads, verifyEvery, 0, 0, DEBUG_RANK_DEFAULT);
+        beta2, eps, weightDecay, gradClipNorm, seed, checkpointEvery, keepCheckpoints, checkpointCommit, logEvery,
+        onNonFinite, augment, cropMinScale, cropMaxScale, decodeThreads, shuffleBuffer, threads, verifyEvery, 0, 0, DEBUG_RANK_DEFAULT);
   }
 
   /**

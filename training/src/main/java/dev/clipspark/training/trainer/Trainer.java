@@ -326,7 +326,8 @@ public final class Trainer {
           state.put("skipped_steps", skipped);
           if (rank == 0) {
             lastCheckpoint = Checkpoints.save(request.outDir(), new Checkpoint(step, state, config, tokenizerFile,
-                params, OptimizerState.of(optimizer)), options.keepCheckpoints(), conf).toString();
+                params, OptimizerState.of(optimizer)), options.keepCheckpoints(), options.checkpointCommit(), conf)
+                .toString();
             // Later checkpoints copy the merges from this one: the file resumed from (or the user's) may be gone
             // by then, deleted by train.keep-checkpoints.
             tokenizerFile = new org.apache.hadoop.fs.Path(lastCheckpoint, Checkpoints.TOKENIZER).toString();

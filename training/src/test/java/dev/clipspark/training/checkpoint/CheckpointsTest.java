@@ -33,7 +33,7 @@ import org.nd4j.linalg.factory.Nd4j;
 class CheckpointsTest {
 
   /** A CLIP small enough to save many times per test: 16-wide towers, a 100-token vocabulary. */
-  private static final ModelConfig MICRO = new ModelConfig("micro", 16,
+  static final ModelConfig MICRO = new ModelConfig("micro", 16,
       VisionConfig.vit(16, 1, 16, 8, 8), new TextConfig(8, 100, 16, 2, 1));
 
   private final Configuration conf = new Configuration();
@@ -291,7 +291,7 @@ class CheckpointsTest {
   }
 
   /** The micro model's parameters from {@code seed}, plus a float and a long buffer. */
-  private static ParameterSet model(int seed) {
+  static ParameterSet model(int seed) {
     ParameterSet p = ClipParameters.initialize(MICRO, seed, DataType.FLOAT);
     var r = new Random(seed);
     float[] mean = new float[16];
@@ -316,7 +316,7 @@ class CheckpointsTest {
     }
   }
 
-  private static void assertSameTensors(ParameterSet actual, ParameterSet expected) {
+  static void assertSameTensors(ParameterSet actual, ParameterSet expected) {
     assertThat(actual.names()).isEqualTo(expected.names());
     assertThat(actual.bufferNames()).isEqualTo(expected.bufferNames());
     for (String name : expected.names()) {
@@ -341,7 +341,7 @@ class CheckpointsTest {
     Files.deleteIfExists(file.resolveSibling("." + file.getFileName() + ".crc"));
   }
 
-  private static List<String> names(Path dir) throws IOException {
+  static List<String> names(Path dir) throws IOException {
     try (Stream<Path> files = Files.list(dir)) {
       return new ArrayList<>(files.map(p -> p.getFileName().toString()).toList());
     }
