@@ -55,7 +55,7 @@ class ClusterIT {
   static final Path CONF = MODULE.getParent().resolve("conf");
   static final Duration JOB_TIMEOUT = Duration.ofMinutes(8);
   static final ObjectMapper JSON = new ObjectMapper();
-  static final long STEPS = 40;
+  static final long STEPS = 30;
   static final long CHECKPOINT_EVERY = 5;
   static final Pattern EXECUTOR_PROGRESS =
       Pattern.compile("^(\\d\\d:\\d\\d:\\d\\d\\.\\d{3}) INFO\\s+SparkBarrierTrainer: step (\\d+)/");
@@ -154,7 +154,7 @@ class ClusterIT {
       // 2. Spark re-runs the barrier stage (attempt 1), which resumes; later SIGKILL the driver.
       StandaloneCluster.await("the barrier stage's second attempt", JOB_TIMEOUT,
           () -> cluster.executorLogs(100000).contains("(stage attempt 1)") || !driver.isAlive());
-      awaitStep(out, 22, driver, log);
+      awaitStep(out, 17, driver, log);
       driver.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
       driverKillMillis = System.currentTimeMillis();
     } finally {
@@ -233,7 +233,7 @@ class ClusterIT {
   List<String> datasetArgs(Path out) {
     return List.of("build-dataset", "--queries", dir.resolve("queries").toString(), "--source", "synthetic:shapes",
         "--out", out.toString(), "--conf", CONF.resolve("demo.conf").toString(),
-        "--set", "source.synthetic.count=640", "--set", "source.partitions=8", "--set", "shard.rows=200",
+        "--set", "source.synthetic.count=480", "--set", "source.partitions=6", "--set", "shard.rows=160",
         "--set", "balance.max-per-query=200");
   }
 
