@@ -12,7 +12,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.time.Duration;
-import java.time.LocalTime;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
@@ -58,9 +59,10 @@ class ClusterIT {
   static final long STEPS = 30;
   static final long CHECKPOINT_EVERY = 5;
   static final Pattern EXECUTOR_PROGRESS =
-      Pattern.compile("^(\\d\\d:\\d\\d:\\d\\d\\.\\d{3}) INFO\\s+SparkBarrierTrainer: step (\\d+)/");
+      Pattern.compile("^(\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\.\\d{3}) INFO\\s+SparkBarrierTrainer: step (\\d+)/");
+  static final DateTimeFormatter LOG_TIME = DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss.SSS");
   static final Pattern EXECUTOR_RESUME =
-      Pattern.compile("^(\\d\\d:\\d\\d:\\d\\d\\.\\d{3}) INFO\\s+SparkBarrierTrainer: Resuming .*: step (\\d+), epoch");
+      Pattern.compile("^(\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\.\\d{3}) INFO\\s+SparkBarrierTrainer: Resuming .*: step (\\d+), epoch");
 
   StandaloneCluster cluster;
   Path dir;
@@ -196,7 +198,7 @@ class ClusterIT {
   }
 
   /** One line of rank 0's executor log: a progress line ("step N/..") or a resume ("Resuming ...: step N"). */
-  record Event(LocalTime time, boolean resume, long step) {}
+  record Event(LocalDateTime time, boolean resume, long step) {}
 
   /** What followed a kill: the step resumed from, the steps lost, and the seconds to the first new step. */
   record Recovery(long lastStepBefore, long resumedFrom, long stepsLost, double secondsToResumedStep) {
@@ -211,7 +213,7 @@ class ClusterIT {
   }
 
   static Recovery recovery(List<Event> events, long killMillis) {
-    LocalTime kill = java.time.Instant.ofEpochMilli(killMillis).atZone(java.time.ZoneId.systemDefault()).toLocalTime();
+    LocalDateTime kill = LocalDateTime.ofInstant(java.time.Instant.ofEpochMilli(killMillis), java.time.ZoneId.systemDefault());
     Event resume = events.stream().filter(e -> e.resume() && e.time().isAfter(kill)).findFirst()
         .orElseThrow(() -> new AssertionError("Training did not resume after the kill at " + kill + ": " + events));
     long lastBefore = events.stream().filter(e -> !e.resume() && e.time().isBefore(resume.time()))
@@ -342,11 +344,11 @@ class ClusterIT {
         for (String line : Files.readAllLines(f, StandardCharsets.UTF_8)) {
           Matcher m = EXECUTOR_PROGRESS.matcher(line);
           if (m.find()) {
-            out.add(new Event(LocalTime.parse(m.group(1)), false, Long.parseLong(m.group(2))));
+            out.add(new Event(LocalDateTime.parse(m.group(1), LOG_TIME), false, Long.parseLong(m.group(2))));
           }
           m = EXECUTOR_RESUME.matcher(line);
           if (m.find()) {
-            out.add(new Event(LocalTime.parse(m.group(1)), true, Long.parseLong(m.group(2))));
+            out.add(new Event(LocalDateTime.parse(m.group(1), LOG_TIME), true, Long.parseLong(m.group(2))));
           }
         }
       }
