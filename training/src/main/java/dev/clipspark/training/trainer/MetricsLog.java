@@ -1,6 +1,7 @@
 package dev.clipspark.training.trainer;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.clipspark.training.checkpoint.CommitMode;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -16,10 +17,13 @@ import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
 
 /**
- * {@code metrics.jsonl}: one JSON object per logged step, in step order. The file is rewritten whole
- * (temporary file, then rename) on every append, which works on every Hadoop file system including object
- * stores without append, and costs little: a long run logs a few thousand short lines. A resumed run first
- * drops the records after its checkpoint's step, so the file always describes one continuous run.
+ * {@code metrics.jsonl}: one JSON object per logged step, in step order. The file is rewritten whole on every
+ * append, which works on every Hadoop file system including object stores without append, and costs little: a
+ * long run logs a few thousand short lines. Where checkpoints commit by rename (local disks, HDFS) the rewrite
+ * goes to a temporary file renamed over the old one; where they commit by pointer (object stores, see
+ * {@link CommitMode}) it overwrites the file in one create, which an object store replaces atomically and
+ * without the copy a rename would be there. A resumed run first drops the records after its checkpoint's step,
+ * so the file always describes one continuous run.
  */
 public final class MetricsLog {
 
@@ -28,9 +32,16 @@ public final class MetricsLog {
   private final Path path;
   private final FileSystem fs;
   private final List<String> lines = new ArrayList<>();
+  private final boolean inPlace;
 
   MetricsLog(String outDir, String fileName, Configuration conf) {
+    this(outDir, fileName, CommitMode.AUTO, conf);
+  }
+
+  /** @param commit how checkpoints in {@code outDir} commit: {@link CommitMode#POINTER} rewrites in place */
+  MetricsLog(String outDir, String fileName, CommitMode commit, Configuration conf) {
     this.path = new Path(outDir, fileName);
+    this.inPlace = commit.resolve(path, conf) == CommitMode.POINTER;
     try {
       this.fs = path.getFileSystem(conf);
       lines.addAll(readLines(fs, path));
@@ -105,7 +116,7 @@ public final class MetricsLog {
   }
 
   private void write() {
-    Path tmp = new Path(path.getParent(), "." + path.getName() + "." + UUID.randomUUID() + ".tmp");
+    Path tmp = inPlace ? path : new Path(path.getParent(), "." + path.getName() + "." + UUID.randomUUID() + ".tmp");
     try {
       fs.mkdirs(path.getParent());
       try (OutputStream out = fs.create(tmp, true)) {
@@ -113,6 +124,9 @@ public final class MetricsLog {
           out.write(line.getBytes(StandardCharsets.UTF_8));
           out.write('\n');
         }
+      }
+      if (inPlace) {
+        return;
       }
       if (fs.exists(path) && !fs.delete(path, false)) {
         throw new IOException("cannot replace the old file");

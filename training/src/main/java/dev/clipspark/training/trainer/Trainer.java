@@ -221,7 +221,7 @@ public final class Trainer {
         .build()) {
       long total = totalSteps(options, data.batchesPerEpoch());
       LearningRateSchedule schedule = schedule(options, total);
-      var metrics = rank == 0 ? new MetricsLog(request.outDir(), METRICS_FILE, conf) : null;
+      var metrics = rank == 0 ? new MetricsLog(request.outDir(), METRICS_FILE, options.checkpointCommit(), conf) : null;
       if (metrics != null) {
         metrics.truncateAfter(step);
       }

@@ -21,7 +21,7 @@ public class ObjectStoreFileSystem extends RawLocalFileSystem {
   /** The scheme. */
   static final String SCHEME = "objstore";
 
-  static final AtomicInteger RENAMES = new AtomicInteger();
+  public static final AtomicInteger RENAMES = new AtomicInteger();
   static final AtomicInteger CREATES = new AtomicInteger();
   private static volatile boolean forbidRename;
   private static volatile int failAtCreate;
@@ -29,7 +29,7 @@ public class ObjectStoreFileSystem extends RawLocalFileSystem {
   private static volatile boolean crashed;
 
   /** A configuration with {@code objstore:} registered (uncached), and every counter and fault reset. */
-  static Configuration configure() {
+  public static Configuration configure() {
     reset();
     var conf = new Configuration();
     conf.set("fs." + SCHEME + ".impl", ObjectStoreFileSystem.class.getName());
@@ -48,7 +48,7 @@ public class ObjectStoreFileSystem extends RawLocalFileSystem {
   }
 
   /** Makes every rename throw. */
-  static void forbidRename() {
+  public static void forbidRename() {
     forbidRename = true;
   }
 
@@ -60,7 +60,7 @@ public class ObjectStoreFileSystem extends RawLocalFileSystem {
   }
 
   /** An {@code objstore:} URI of a local path. */
-  static String uri(java.nio.file.Path local) {
+  public static String uri(java.nio.file.Path local) {
     return SCHEME + ":" + local.toAbsolutePath().toUri().getPath().replaceAll("/$", "");
   }
 
