@@ -85,12 +85,6 @@ class ClipLauncherIT {
     Map<?, ?> report = json.readValue(out.resolve("evaluation/report.json").toFile(), Map.class);
     assertThat(((Map<?, ?>) report.get("templates")).get("source")).isEqualTo("shapes");
 
-    // A second train on the same --out resumes from the newest checkpoint (the model and tokenizer come from it).
-    Run more = clip(dir, "train", "--data", out.resolve("dataset").toString(), "--out", out.resolve("train").toString(),
-        "--conf", new java.io.File("../conf/demo.conf").getAbsolutePath(), "--set", "train.epochs=6");
-    assertThat(more.code()).as(more.output()).isZero();
-    assertThat(more.output()).contains("Resuming").contains("step 155, epoch 5").contains("from step 155 to 186");
-
     // The tokenizer trainer on its own, on the demo's dataset, with a vocabulary the captions cannot fill.
     Path merges = dir.resolve("merges.txt");
     Run tok = clip(dir, "train-tokenizer", "--data", out.resolve("dataset").toString(), "--out", merges.toString(),

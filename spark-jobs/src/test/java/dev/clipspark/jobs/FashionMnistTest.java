@@ -38,7 +38,7 @@ class FashionMnistTest {
   static final List<String> CAPTIONS = List.of("a photo of a %s", "a %s on a black background",
       "black and white picture of a %s", "a %s", "product shot: %s", "an image of the %s", "my new %s",
       "a grey %s, small and centred");
-  static final int TRAIN_IMAGES = 3000;
+  static final int TRAIN_IMAGES = 2000;
 
   @TempDir static Path dir;
   static String run;
