@@ -2,7 +2,9 @@ package dev.clipspark.training.device;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.clipspark.training.trainer.Backends;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalInt;
@@ -72,6 +74,7 @@ class TaskGpusTest {
 
   @Test
   void onTheCpuBackendBindingIsANoOp() throws InterruptedException {
+    assumeTrue(Backends.onClasspath() == Backends.Kind.CPU, "the CPU build");
     int before = Nd4j.getAffinityManager().getDeviceForCurrentThread();
     assertThat(TaskGpus.bind("training rank 0 of 1")).isEmpty();
     assertThat(Nd4j.getAffinityManager().getDeviceForCurrentThread()).isEqualTo(before);
@@ -85,5 +88,17 @@ class TaskGpusTest {
     t.start();
     t.join();
     assertThat(seen.get()).isEqualTo(before);
+  }
+
+  @Test
+  void onTheCudaBackendATaskWithoutGpusKeepsNd4jsDeviceAndDescribesIt() {
+    assumeTrue(Backends.onClasspath() == Backends.Kind.CUDA, "the CUDA build (-Pcuda) on a GPU machine");
+    int before = Nd4j.getAffinityManager().getDeviceForCurrentThread();
+    var device = TaskGpus.bind("a test outside Spark");
+    assertThat(device).isPresent();
+    assertThat(device.get().ordinal()).isEqualTo(before);
+    assertThat(device.get().major()).isBetween(3, 8);
+    assertThat(device.get().name()).isNotBlank();
+    System.out.println("GPU: " + device.get());
   }
 }
