@@ -145,11 +145,11 @@ if wants build; then
     fail build "mvn ${PROFILE[*]} -DskipTests package: $(why "$status" "$limit" "$OUT/build.log")"
   elif [ -z "$JAR" ]; then
     fail build "no spark-jobs/target/clipspark-spark-jobs-*-app.jar$([ "$BUILD" = 0 ] && echo " (--no-build: build it first)")"
-  elif ! unzip -l "$JAR" 2>/dev/null | grep -q "/$NATIVE_LIB\$"; then
+  elif ! { unzip -Z1 "$JAR" >"$OUT/jar-files.txt" 2>/dev/null && grep -q "/$NATIVE_LIB\$" "$OUT/jar-files.txt"; }; then
     fail build "$JAR does not hold $NATIVE_LIB: it is not the $BACKEND build$([ "$BUILD" = 0 ] && echo " (--no-build)")"
   else
     size=$(( $(stat -c %s "$JAR") / 1000000 ))
-    cudalibs=$(unzip -l "$JAR" | grep -c 'org/bytedeco/cuda/linux-x86_64/lib[a-zA-Z]*\.so\.' || true)
+    cudalibs=$(grep -c '^org/bytedeco/cuda/linux-x86_64/lib[a-zA-Z]*\.so\.' "$OUT/jar-files.txt")
     pass build "$(basename "$JAR"), $size MB, $BACKEND backend ($NATIVE_LIB), $cudalibs CUDA libraries bundled, $([ "$BUILD" = 1 ] && echo "built in $((SECONDS - start)) s" || echo "existing jar (--no-build)")"
   fi
 else
