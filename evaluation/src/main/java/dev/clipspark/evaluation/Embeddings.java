@@ -1,6 +1,7 @@
 package dev.clipspark.evaluation;
 
 import dev.clipspark.dataset.source.HadoopConf;
+import dev.clipspark.training.device.TaskGpus;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
@@ -71,8 +72,10 @@ public final class Embeddings {
     }
     LongAccumulator skipped = spark.sparkContext().longAccumulator("evaluation rows skipped");
     HadoopConf conf = HadoopConf.of(spark.sparkContext().hadoopConfiguration());
-    JavaRDD<Row> out = rows.javaRDD().mapPartitions(it -> new BatchIterator(it, what, checkpointDir, conf, batch,
-        skipped));
+    JavaRDD<Row> out = rows.javaRDD().mapPartitions(it -> {
+      TaskGpus.bind("embeddings");
+      return new BatchIterator(it, what, checkpointDir, conf, batch, skipped);
+    });
     Dataset<Row> result = spark.createDataFrame(out, SCHEMA).persist(StorageLevel.MEMORY_AND_DISK());
     long count = result.count();
     return new Result(result, count, skipped.value());

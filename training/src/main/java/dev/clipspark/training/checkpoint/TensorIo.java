@@ -1,5 +1,6 @@
 package dev.clipspark.training.checkpoint;
 
+import dev.clipspark.training.device.HostMemory;
 import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
@@ -60,14 +61,16 @@ final class TensorIo {
     requireLittleEndian();
     dtypeName(array.dataType());
     INDArray c = isContiguous(array) ? array : array.dup('c');
-    ByteBuffer bytes = bytes(c);
-    long total = bytes.remaining();
-    while (bytes.hasRemaining()) {
-      int n = Math.min(chunk.length, bytes.remaining());
-      bytes.get(chunk, 0, n);
-      out.write(chunk, 0, n);
+    try (var view = HostMemory.read(c)) {
+      ByteBuffer bytes = view.bytes();
+      long total = bytes.remaining();
+      while (bytes.hasRemaining()) {
+        int n = Math.min(chunk.length, bytes.remaining());
+        bytes.get(chunk, 0, n);
+        out.write(chunk, 0, n);
+      }
+      return total;
     }
-    return total;
   }
 
   /**
@@ -78,11 +81,13 @@ final class TensorIo {
   static INDArray read(InputStream in, DataType type, long[] shape, byte[] chunk) throws IOException {
     requireLittleEndian();
     INDArray array = Nd4j.createUninitialized(type, shape, 'c');
-    ByteBuffer bytes = bytes(array);
-    while (bytes.hasRemaining()) {
-      int n = Math.min(chunk.length, bytes.remaining());
-      readFully(in, chunk, n);
-      bytes.put(chunk, 0, n);
+    try (var view = HostMemory.readWrite(array)) {
+      ByteBuffer bytes = view.bytes();
+      while (bytes.hasRemaining()) {
+        int n = Math.min(chunk.length, bytes.remaining());
+        readFully(in, chunk, n);
+        bytes.put(chunk, 0, n);
+      }
     }
     return array;
   }
@@ -101,13 +106,6 @@ final class TensorIo {
 
   private static boolean isContiguous(INDArray a) {
     return a.length() <= 1 || (a.ordering() == 'c' && a.elementWiseStride() == 1);
-  }
-
-  /** The array's elements as bytes in its native memory (the NIO view starts at the allocation's start). */
-  private static ByteBuffer bytes(INDArray a) {
-    int width = a.dataType().width();
-    ByteBuffer all = a.data().asNio();
-    return all.slice(Math.toIntExact(a.offset() * width), Math.toIntExact(a.length() * width));
   }
 
   private static void requireLittleEndian() {

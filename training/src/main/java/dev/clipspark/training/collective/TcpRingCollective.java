@@ -1,7 +1,7 @@
 package dev.clipspark.training.collective;
 
+import dev.clipspark.training.device.HostMemory;
 import java.io.IOException;
-import java.lang.ref.Reference;
 import java.net.InetSocketAddress;
 import java.net.SocketTimeoutException;
 import java.net.StandardSocketOptions;
@@ -127,13 +127,16 @@ final class TcpRingCollective implements Collective {
     long[] shape = local.shape().clone();
     shape[0] *= size;
     INDArray result = Nd4j.createUninitialized(local.dataType(), shape, 'c'); // every byte is written below
-    ByteBuffer all = bytes(result);
-    long chunk = local.length() * local.dataType().width();
-    slice(all, rank * chunk, chunk).put(bytes(isPlain(local) ? local : local.dup('c')));
-    for (int s = 0; s < size - 1; s++) {
-      int send = Math.floorMod(rank - s, size);
-      int recv = Math.floorMod(rank - s - 1, size);
-      pump(op, slice(all, send * chunk, chunk), slice(all, recv * chunk, chunk), null);
+    try (var resultView = HostMemory.readWrite(result);
+        var localView = HostMemory.read(isPlain(local) ? local : local.dup('c'))) {
+      ByteBuffer all = bytes(resultView);
+      long chunk = local.length() * local.dataType().width();
+      slice(all, rank * chunk, chunk).put(bytes(localView));
+      for (int s = 0; s < size - 1; s++) {
+        int send = Math.floorMod(rank - s, size);
+        int recv = Math.floorMod(rank - s - 1, size);
+        pump(op, slice(all, send * chunk, chunk), slice(all, recv * chunk, chunk), null);
+      }
     }
     return result;
   }
@@ -149,7 +152,9 @@ final class TcpRingCollective implements Collective {
     }
     exchangeHeader(op, OP_ALL_REDUCE, data, 0);
     INDArray work = isPlain(data) ? data : data.dup('c');
-    ringAllReduce(op, bytes(work), type, work.length());
+    try (var view = HostMemory.readWrite(work)) {
+      ringAllReduce(op, bytes(view), type, work.length());
+    }
     return work == data ? data : data.assign(work);
   }
 
@@ -168,8 +173,14 @@ final class TcpRingCollective implements Collective {
     shape[0] /= size;
     INDArray share = Nd4j.createUninitialized(type, shape, 'c'); // the last step writes every byte
     INDArray source = isPlain(data) ? data : data.dup('c');
-    ByteBuffer all = bytes(source);
-    long chunk = share.length() * type.width();
+    try (var sourceView = HostMemory.read(source); var shareView = HostMemory.readWrite(share)) {
+      reduceScatter(op, bytes(sourceView), bytes(shareView), share.length() * type.width(), type);
+    }
+    return share;
+  }
+
+  /** The ring reduce-scatter of {@code all} into {@code result} ({@code chunk} bytes). */
+  private void reduceScatter(String op, ByteBuffer all, ByteBuffer result, long chunk, DataType type) {
     if (scratch.capacity() < chunk || scratch2.capacity() < chunk) {
       scratch = ByteBuffer.allocateDirect(Math.toIntExact(chunk)).order(ByteOrder.LITTLE_ENDIAN);
       scratch2 = ByteBuffer.allocateDirect(Math.toIntExact(chunk)).order(ByteOrder.LITTLE_ENDIAN);
@@ -180,13 +191,11 @@ final class TcpRingCollective implements Collective {
     ByteBuffer outgoing = slice(all, Math.floorMod(rank - 1, size) * chunk, chunk);
     for (int s = 0; s < size - 1; s++) {
       int recv = Math.floorMod(rank - s - 2, size);
-      ByteBuffer into = s == size - 2 ? bytes(share) : slice(s % 2 == 0 ? scratch : scratch2, 0, chunk);
+      ByteBuffer into = s == size - 2 ? result : slice(s % 2 == 0 ? scratch : scratch2, 0, chunk);
       pump(op, outgoing, slice(into, 0, chunk), null);
       add(slice(into, 0, chunk), slice(all, recv * chunk, chunk), type);
       outgoing = slice(into, 0, chunk);
     }
-    Reference.reachabilityFence(source); // its native memory was read through a buffer
-    return share;
   }
 
   @Override
@@ -195,16 +204,18 @@ final class TcpRingCollective implements Collective {
     Collectives.requireRoot(root, rank, size);
     exchangeHeader(op, OP_BROADCAST, data, root);
     INDArray work = isPlain(data) ? data : data.dup('c');
-    ByteBuffer all = bytes(work);
-    if (rank == root) {
-      pump(op, all, null, null);
-    } else if (right == root) {
-      pump(op, null, all, null);
-    } else {
-      // Relay: forward to the right what has already arrived from the left.
-      ByteBuffer forward = all.duplicate();
-      forward.limit(0);
-      pump(op, forward, all, all);
+    try (var view = rank == root ? HostMemory.read(work) : HostMemory.readWrite(work)) {
+      ByteBuffer all = bytes(view);
+      if (rank == root) {
+        pump(op, all, null, null);
+      } else if (right == root) {
+        pump(op, null, all, null);
+      } else {
+        // Relay: forward to the right what has already arrived from the left.
+        ByteBuffer forward = all.duplicate();
+        forward.limit(0);
+        pump(op, forward, all, all);
+      }
     }
     return work == data ? data : data.assign(work);
   }
@@ -389,15 +400,14 @@ final class TcpRingCollective implements Collective {
     return a.ordering() == 'c' && a.offset() == 0 && a.data().length() == a.length() && !a.isView();
   }
 
-  /** The array's elements as a little-endian direct buffer over its native memory; {@code a} must be plain. */
-  private static ByteBuffer bytes(INDArray a) {
-    long n = a.length() * a.dataType().width();
-    ByteBuffer nio = a.data().asNio();
-    if (!nio.isDirect() || nio.capacity() < n) {
-      throw new IllegalStateException("Cannot reach the native memory of an array of " + a.length()
-          + " elements: its buffer is " + (nio.isDirect() ? nio.capacity() + " bytes" : "not direct"));
+  /** The viewed array's elements as a little-endian direct buffer over its host memory. */
+  private static ByteBuffer bytes(HostMemory.View view) {
+    ByteBuffer nio = view.bytes();
+    if (!nio.isDirect()) {
+      throw new IllegalStateException("Cannot reach the native memory of an array of " + view.length()
+          + " elements: its buffer is not direct");
     }
-    return slice(nio, 0, n);
+    return slice(nio, 0, nio.capacity());
   }
 
   private static ByteBuffer slice(ByteBuffer b, long start, long length) {

@@ -1,8 +1,9 @@
 package dev.clipspark.training.data;
 
 import dev.clipspark.dataset.build.Manifest;
+import dev.clipspark.training.device.HostMemory;
+import dev.clipspark.training.device.TaskGpus;
 import dev.clipspark.training.tokenizer.ClipTokenizer;
-import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.util.ArrayDeque;
 import java.util.Arrays;
@@ -141,7 +142,12 @@ public final class TrainingData implements AutoCloseable {
           return t;
         });
     this.ready = new ArrayBlockingQueue<>(b.prefetchBatches);
-    this.producer = new Thread(this::produce, "clipspark-data-" + id + "-read");
+    // The reading thread allocates the batches' arrays: on a GPU, on the caller's device.
+    Runnable sameDevice = TaskGpus.sameDeviceInAnotherThread();
+    this.producer = new Thread(() -> {
+      sameDevice.run();
+      produce();
+    }, "clipspark-data-" + id + "-read");
     this.producer.setDaemon(true);
     this.producer.start();
   }
@@ -180,6 +186,7 @@ public final class TrainingData implements AutoCloseable {
       throw failure;
     }
     position = p.after;
+    p.imagesView.close(); // the decoders' writes become the array's content (on a GPU: copied over on first use)
     return new Batch(p.images, Nd4j.createFromArray(p.tokens), Arrays.asList(p.keys), Arrays.asList(p.captions));
   }
 
@@ -243,6 +250,7 @@ public final class TrainingData implements AutoCloseable {
   /** A batch being prepared: decode threads fill it, the consumer waits for {@link #done}. */
   private static final class Pending {
     final INDArray images;
+    final HostMemory.View imagesView;
     final FloatBuffer pixels;
     final int[][] tokens;
     final String[] keys;
@@ -254,7 +262,8 @@ public final class TrainingData implements AutoCloseable {
 
     Pending(int batch, int size, int contextLength) {
       this.images = Nd4j.create(DataType.FLOAT, batch, 3, size, size);
-      this.pixels = images.data().asNio().order(ByteOrder.nativeOrder()).asFloatBuffer();
+      this.imagesView = HostMemory.readWrite(images); // closed by next(), once the decoders are done
+      this.pixels = imagesView.floats();
       this.tokens = new int[batch][];
       this.keys = new String[batch];
       this.captions = new String[batch];
@@ -264,6 +273,7 @@ public final class TrainingData implements AutoCloseable {
 
     Pending(Throwable failure) {
       this.images = null;
+      this.imagesView = null;
       this.pixels = null;
       this.tokens = null;
       this.keys = null;

@@ -1,6 +1,7 @@
 package dev.clipspark.training.model;
 
 import dev.clipspark.training.collective.Collective;
+import dev.clipspark.training.device.HostMemory;
 import java.util.Arrays;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -177,6 +178,8 @@ public final class ShardedContrastiveLoss {
     INDArray max = Nd4j.valueArrayOf(new long[] {n}, Double.NEGATIVE_INFINITY, rows.dataType());
     INDArray sum = Nd4j.zeros(rows.dataType(), n);
     double[] bestValue = best == null ? null : new double[(int) n];
+    double[] m = best == null ? null : new double[(int) n];
+    long[] arg = best == null ? null : new long[(int) n];
     if (bestValue != null) {
       Arrays.fill(bestValue, Double.NEGATIVE_INFINITY);
     }
@@ -188,9 +191,9 @@ public final class ShardedContrastiveLoss {
       Nd4j.getExecutioner().exec(new Max(s, tileMax, 1));
       if (bestValue != null) {
         Nd4j.exec(new ArgMax(new INDArray[] {s}, new INDArray[] {tiles.argMax}, false, 1));
-        // Read straight from the buffers (both plain arrays of n): toDoubleVector would copy on the native side.
-        double[] m = tileMax.data().asDouble();
-        long[] arg = tiles.argMax.data().asLong();
+        // Copied from host memory into reused arrays: toDoubleVector would copy on the native side first.
+        HostMemory.copyTo(tileMax, m);
+        HostMemory.copyTo(tiles.argMax, arg);
         for (int i = 0; i < n; i++) {
           if (m[i] > bestValue[i]) {
             bestValue[i] = m[i];

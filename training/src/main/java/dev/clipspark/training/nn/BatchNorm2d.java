@@ -1,5 +1,6 @@
 package dev.clipspark.training.nn;
 
+import dev.clipspark.training.device.HostMemory;
 import java.nio.DoubleBuffer;
 import java.nio.FloatBuffer;
 import java.util.Arrays;
@@ -99,7 +100,12 @@ public final class BatchNorm2d implements Layer {
           + " shape %s: needs more than 1 value per channel", prefix, Arrays.toString(x.shape())));
     }
     input = Conv2d.contiguous(x);
-    var in = new Planes(input);
+    try (var inView = HostMemory.read(input)) {
+      return forward(x, c, n, new Planes(inView));
+    }
+  }
+
+  private INDArray forward(INDArray x, int c, long n, Planes in) {
     int plane = (int) (x.size(2) * x.size(3));
     double[] variance;
     if (training) {
@@ -129,7 +135,9 @@ public final class BatchNorm2d implements Layer {
       shift[ch] = b[ch] - mean[ch] * scale[ch];
     }
     INDArray out = Nd4j.createUninitialized(x.dataType(), x.shape());
-    new Planes(out).affine(c, plane, in, scale, null, null, shift);
+    try (var outView = HostMemory.readWrite(out)) {
+      new Planes(outView).affine(c, plane, in, scale, null, null, shift);
+    }
     return out;
   }
 
@@ -145,8 +153,12 @@ public final class BatchNorm2d implements Layer {
     int c = (int) channels();
     int plane = (int) (input.size(2) * input.size(3));
     long n = input.size(0) * plane;
-    var dy = new Planes(Conv2d.contiguous(gradOutput));
-    var x = new Planes(input);
+    try (var dyView = HostMemory.read(Conv2d.contiguous(gradOutput)); var xView = HostMemory.read(input)) {
+      return backward(c, plane, n, new Planes(dyView), new Planes(xView));
+    }
+  }
+
+  private INDArray backward(int c, int plane, long n, Planes dy, Planes x) {
     double[][] sums = dy.channelSums(c, plane, x);
     double[] sumDy = sums[0];
     // dbeta = sum(dy); dgamma = sum(dy xhat) = inverseStd (sum(dy x) - mean sum(dy)).
@@ -157,6 +169,18 @@ public final class BatchNorm2d implements Layer {
     params.gradient(prefix + ".weight").addi(Nd4j.createFromArray(dGain).castTo(gain.dataType()));
     params.gradient(prefix + ".bias").addi(Nd4j.createFromArray(sumDy).castTo(bias.dataType()));
     INDArray dx = Nd4j.createUninitialized(input.dataType(), input.shape());
+    try (var dxView = HostMemory.readWrite(dx)) {
+      affineGradient(c, plane, n, new Planes(dxView), dy, x, sumDy, dGain);
+    }
+    input = null;
+    mean = null;
+    inverseStd = null;
+    scale = null;
+    return dx;
+  }
+
+  private void affineGradient(int c, int plane, long n, Planes dx, Planes dy, Planes x, double[] sumDy,
+      double[] dGain) {
     if (batchStatistics) {
       // dx = a (dy - dbeta / n - xhat dgamma / n) = a dy + x k + s with a = gain inverseStd,
       // k = -a inverseStd dgamma / n and s = -a dbeta / n - mean k.
@@ -166,15 +190,10 @@ public final class BatchNorm2d implements Layer {
         k[ch] = -scale[ch] * inverseStd[ch] * dGain[ch] / n;
         s[ch] = -scale[ch] * sumDy[ch] / n - mean[ch] * k[ch];
       }
-      new Planes(dx).affine(c, plane, dy, scale, x, k, s);
+      dx.affine(c, plane, dy, scale, x, k, s);
     } else {
-      new Planes(dx).affine(c, plane, dy, scale, null, null, new double[c]);
+      dx.affine(c, plane, dy, scale, null, null, new double[c]);
     }
-    input = null;
-    mean = null;
-    inverseStd = null;
-    scale = null;
-    return dx;
   }
 
   private static INDArray buffer(ParameterSet params, String name, long... shape) {
@@ -188,24 +207,23 @@ public final class BatchNorm2d implements Layer {
 
   /**
    * The {@code [batch, c, plane]} elements of a C-contiguous FLOAT or DOUBLE tensor, read and written one
-   * plane at a time through the NIO view of its native memory, as doubles.
+   * plane at a time through a {@link HostMemory} view, as doubles.
    */
   private static final class Planes {
     private final FloatBuffer floats;
     private final DoubleBuffer doubles;
-    private final int offset;
     private final int length;
     private float[] floatScratch;
 
-    Planes(INDArray a) {
-      this.offset = (int) a.offset();
-      this.length = (int) a.length();
+    Planes(HostMemory.View view) {
+      INDArray a = view.array();
+      this.length = view.length();
       if (a.dataType() == DataType.FLOAT) {
-        floats = a.data().asNioFloat();
+        floats = view.floats();
         doubles = null;
       } else if (a.dataType() == DataType.DOUBLE) {
         floats = null;
-        doubles = a.data().asNioDouble();
+        doubles = view.doubles();
       } else {
         throw new IllegalArgumentException("Cannot apply BatchNorm to " + a.dataType() + " data: FLOAT or DOUBLE only");
       }
@@ -213,12 +231,12 @@ public final class BatchNorm2d implements Layer {
 
     void read(int start, double[] dst, int n) {
       if (doubles != null) {
-        doubles.get(offset + start, dst, 0, n);
+        doubles.get(start, dst, 0, n);
       } else {
         if (floatScratch == null || floatScratch.length < n) {
           floatScratch = new float[n];
         }
-        floats.get(offset + start, floatScratch, 0, n);
+        floats.get(start, floatScratch, 0, n);
         for (int i = 0; i < n; i++) {
           dst[i] = floatScratch[i];
         }
@@ -227,7 +245,7 @@ public final class BatchNorm2d implements Layer {
 
     void write(int start, double[] src, int n) {
       if (doubles != null) {
-        doubles.put(offset + start, src, 0, n);
+        doubles.put(start, src, 0, n);
       } else {
         if (floatScratch == null || floatScratch.length < n) {
           floatScratch = new float[n];
@@ -235,7 +253,7 @@ public final class BatchNorm2d implements Layer {
         for (int i = 0; i < n; i++) {
           floatScratch[i] = (float) src[i];
         }
-        floats.put(offset + start, floatScratch, 0, n);
+        floats.put(start, floatScratch, 0, n);
       }
     }
 

@@ -1,5 +1,6 @@
 package dev.clipspark.training.optim;
 
+import dev.clipspark.training.device.HostMemory;
 import dev.clipspark.training.model.ParameterSpec;
 import dev.clipspark.training.nn.ParameterSet;
 import java.nio.DoubleBuffer;
@@ -137,14 +138,15 @@ public final class AdamW {
     for (String name : names) {
       double keep = decayed.contains(name) ? 1 - learningRate * weightDecay : 1;
       INDArray p = params.value(name);
-      if (p.dataType() == DataType.FLOAT) {
-        updateFloat(NativeArrays.floats(p), NativeArrays.floats(params.gradient(name)),
-            NativeArrays.floats(firstMoments.get(name)), NativeArrays.floats(secondMoments.get(name)),
-            (float) keep, (float) stepSize, (float) bc2Sqrt);
-      } else {
-        updateDouble(NativeArrays.doubles(p), NativeArrays.doubles(params.gradient(name)),
-            NativeArrays.doubles(firstMoments.get(name)), NativeArrays.doubles(secondMoments.get(name)),
-            keep, stepSize, bc2Sqrt);
+      try (var pv = HostMemory.readWrite(p); var gv = HostMemory.read(params.gradient(name));
+          var mv = HostMemory.readWrite(firstMoments.get(name));
+          var vv = HostMemory.readWrite(secondMoments.get(name))) {
+        if (p.dataType() == DataType.FLOAT) {
+          updateFloat(pv.floats(), gv.floats(), mv.floats(), vv.floats(), (float) keep, (float) stepSize,
+              (float) bc2Sqrt);
+        } else {
+          updateDouble(pv.doubles(), gv.doubles(), mv.doubles(), vv.doubles(), keep, stepSize, bc2Sqrt);
+        }
       }
     }
     stepCount = t;

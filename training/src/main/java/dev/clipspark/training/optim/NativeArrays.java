@@ -1,14 +1,14 @@
 package dev.clipspark.training.optim;
 
+import dev.clipspark.training.device.HostMemory;
 import java.nio.DoubleBuffer;
 import java.nio.FloatBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * Direct access to the native memory of contiguous FLOAT and DOUBLE arrays, for single-pass loops.
- * ND4J's NIO view of a data buffer starts at the beginning of the underlying allocation, so a view's
- * elements start at {@link INDArray#offset()}.
+ * Checks and loops over the memory of contiguous FLOAT and DOUBLE arrays, read and written through
+ * {@link HostMemory} views.
  */
 final class NativeArrays {
 
@@ -35,59 +35,57 @@ final class NativeArrays {
     }
   }
 
-  /** The array's elements as a float buffer of its length (the live memory). */
-  static FloatBuffer floats(INDArray a) {
-    FloatBuffer all = a.data().asNioFloat();
-    return all.slice(Math.toIntExact(a.offset()), Math.toIntExact(a.length()));
-  }
-
-  /** The array's elements as a double buffer of its length (the live memory). */
-  static DoubleBuffer doubles(INDArray a) {
-    DoubleBuffer all = a.data().asNioDouble();
-    return all.slice(Math.toIntExact(a.offset()), Math.toIntExact(a.length()));
-  }
-
   /** The sum of the squares of the elements, accumulated in double precision. */
   static double sumOfSquares(INDArray a) {
     INDArray c = isContiguous(a) ? a : a.dup('c');
-    double sum = 0;
     switch (c.dataType()) {
       case FLOAT -> {
-        FloatBuffer b = floats(c);
-        // Four independent sums, so the loop is not bound by the latency of one chain of additions.
-        double s0 = 0;
-        double s1 = 0;
-        double s2 = 0;
-        double s3 = 0;
-        int n = b.limit();
-        int i = 0;
-        for (; i + 3 < n; i += 4) {
-          double x0 = b.get(i);
-          double x1 = b.get(i + 1);
-          double x2 = b.get(i + 2);
-          double x3 = b.get(i + 3);
-          s0 += x0 * x0;
-          s1 += x1 * x1;
-          s2 += x2 * x2;
-          s3 += x3 * x3;
+        try (var view = HostMemory.read(c)) {
+          return sumOfSquares(view.floats());
         }
-        for (; i < n; i++) {
-          double x = b.get(i);
-          s0 += x * x;
-        }
-        sum = (s0 + s1) + (s2 + s3);
       }
       case DOUBLE -> {
-        DoubleBuffer b = doubles(c);
-        for (int i = 0, n = b.limit(); i < n; i++) {
-          double x = b.get(i);
-          sum += x * x;
+        try (var view = HostMemory.read(c)) {
+          return sumOfSquares(view.doubles());
         }
       }
       default -> {
         double norm = c.norm2Number().doubleValue();
-        sum = norm * norm;
+        return norm * norm;
       }
+    }
+  }
+
+  private static double sumOfSquares(FloatBuffer b) {
+    // Four independent sums, so the loop is not bound by the latency of one chain of additions.
+    double s0 = 0;
+    double s1 = 0;
+    double s2 = 0;
+    double s3 = 0;
+    int n = b.limit();
+    int i = 0;
+    for (; i + 3 < n; i += 4) {
+      double x0 = b.get(i);
+      double x1 = b.get(i + 1);
+      double x2 = b.get(i + 2);
+      double x3 = b.get(i + 3);
+      s0 += x0 * x0;
+      s1 += x1 * x1;
+      s2 += x2 * x2;
+      s3 += x3 * x3;
+    }
+    for (; i < n; i++) {
+      double x = b.get(i);
+      s0 += x * x;
+    }
+    return (s0 + s1) + (s2 + s3);
+  }
+
+  private static double sumOfSquares(DoubleBuffer b) {
+    double sum = 0;
+    for (int i = 0, n = b.limit(); i < n; i++) {
+      double x = b.get(i);
+      sum += x * x;
     }
     return sum;
   }

@@ -82,7 +82,17 @@ public final class Backends {
   static void requireSupported(String nvidiaSmiLine) {
     int comma = nvidiaSmiLine.lastIndexOf(',');
     String name = comma < 0 ? "GPU" : nvidiaSmiLine.substring(0, comma).strip();
-    String cap = nvidiaSmiLine.substring(comma + 1).strip();
+    requireSupported(name, nvidiaSmiLine.substring(comma + 1).strip());
+  }
+
+  /**
+   * Checks a GPU's compute capability ({@code major.minor}, as nvidia-smi or ND4J's environment information give
+   * it) against what the CUDA build can run.
+   *
+   * @throws IllegalStateException naming the GPU if the compute capability is {@value #FIRST_UNSUPPORTED} or
+   *     newer, or cannot be read
+   */
+  public static void requireSupported(String name, String cap) {
     double value;
     try {
       value = Double.parseDouble(cap);

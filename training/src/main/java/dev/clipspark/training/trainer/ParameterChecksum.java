@@ -1,6 +1,7 @@
 package dev.clipspark.training.trainer;
 
 import dev.clipspark.training.collective.Collective;
+import dev.clipspark.training.device.HostMemory;
 import dev.clipspark.training.nn.ParameterSet;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -52,16 +53,18 @@ final class ParameterChecksum {
 
   private static long mix(long h, int salt, INDArray array) {
     INDArray copy = array.dup('c');
-    ByteBuffer bytes = copy.data().asNio().order(ByteOrder.LITTLE_ENDIAN);
-    long n = copy.length() * copy.dataType().width();
-    h = step(h, salt);
-    h = step(h, n);
-    int i = 0;
-    for (; i + 8 <= n; i += 8) {
-      h = step(h, bytes.getLong(i));
-    }
-    for (; i < n; i++) {
-      h = step(h, bytes.get(i));
+    try (var view = HostMemory.read(copy)) {
+      ByteBuffer bytes = view.bytes().order(ByteOrder.LITTLE_ENDIAN);
+      long n = copy.length() * copy.dataType().width();
+      h = step(h, salt);
+      h = step(h, n);
+      int i = 0;
+      for (; i + 8 <= n; i += 8) {
+        h = step(h, bytes.getLong(i));
+      }
+      for (; i < n; i++) {
+        h = step(h, bytes.get(i));
+      }
     }
     return h;
   }

@@ -3,6 +3,7 @@ package dev.clipspark.training.trainer;
 import dev.clipspark.dataset.source.HadoopConf;
 import dev.clipspark.training.collective.Collective;
 import dev.clipspark.training.collective.Collectives;
+import dev.clipspark.training.device.TaskGpus;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
@@ -238,6 +239,7 @@ public final class SparkBarrierTrainer {
       BarrierTaskContext context = BarrierTaskContext.get();
       int rank = context.partitionId();
       int size = context.getTaskInfos().length;
+      TaskGpus.bind("training rank " + rank + " of " + size);
       String host = SparkEnv.get().blockManager().blockManagerId().host();
       String[] addresses = context.allGather(host + ":" + freePort());
       var peers = new ArrayList<InetSocketAddress>();
