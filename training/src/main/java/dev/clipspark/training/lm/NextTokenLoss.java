@@ -74,33 +74,41 @@ public final class NextTokenLoss {
     if (scored == 0) {
       throw new IllegalArgumentException("Cannot score a batch whose every target is ignored");
     }
-    INDArray z = logits.dup('c').reshape('c', b * t, v);
-    INDArray max = z.max(1).reshape(b * t, 1);
-    double[] maxima = max.toDoubleVector();
+    int rows = flat.length;
+    // One-hot targets and a mask of scored rows, built in Java and moved once, so the rest is a few whole-array ops.
+    double[] hot = new double[Math.multiplyExact(rows, (int) v)];
+    double[] keep = new double[rows];
+    for (int r = 0; r < rows; r++) {
+      if (flat[r] != IGNORE) {
+        hot[r * (int) v + flat[r]] = 1;
+        keep[r] = 1;
+      }
+    }
+    INDArray z = logits.dup('c').reshape('c', rows, v);
+    INDArray oneHot = Nd4j.createFromArray(hot).reshape('c', rows, v).castTo(z.dataType());
+    double[] targetLogits = z.mul(oneHot).sum(1).toDoubleVector();
     long[] argmax = z.argMax(1).toLongVector();
+    INDArray max = z.max(1).reshape(rows, 1);
+    double[] maxima = max.toDoubleVector();
     // softmax in place: z <- exp(z - max) / sum
     z.subiColumnVector(max);
     Transforms.exp(z, false);
-    INDArray sums = z.sum(1).reshape(b * t, 1);
+    INDArray sums = z.sum(1).reshape(rows, 1);
     double[] sum = sums.toDoubleVector();
     z.diviColumnVector(sums);
     double total = 0;
     long correct = 0;
-    for (int r = 0; r < flat.length; r++) {
-      int y = flat[r];
-      if (y == IGNORE) {
-        z.getRow(r).assign(0);
-        continue;
+    for (int r = 0; r < rows; r++) {
+      if (flat[r] != IGNORE) {
+        total += maxima[r] + Math.log(sum[r]) - targetLogits[r];
+        if (argmax[r] == flat[r]) {
+          correct++;
+        }
       }
-      double zy = logits.getDouble(r / t, r % t, y);
-      total += maxima[r] + Math.log(sum[r]) - zy;
-      if (argmax[r] == y) {
-        correct++;
-      }
-      z.putScalar(r, y, z.getDouble(r, y) - 1.0);
     }
-    z.muli(1.0 / scored);
-    return new Result(total / scored, z.reshape('c', b, t, v), scored, correct);
+    INDArray gradient = z.muliColumnVector(Nd4j.createFromArray(keep).reshape(rows, 1).castTo(z.dataType()))
+        .subi(oneHot).muli(1.0 / scored);
+    return new Result(total / scored, gradient.reshape('c', b, t, v), scored, correct);
   }
 
   /**
