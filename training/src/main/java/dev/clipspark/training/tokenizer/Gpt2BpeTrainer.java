@@ -29,8 +29,8 @@ public final class Gpt2BpeTrainer {
   public static final int BASE_TOKENS = 257;
   /** The smallest vocabulary: the base tokens and one merge. */
   public static final int VOCAB_SIZE_MIN = BASE_TOKENS + 1;
-  /** GPT-2's vocabulary size, the largest this trainer learns. */
-  public static final int VOCAB_SIZE_MAX = 50257;
+  /** The largest vocabulary this trainer learns. */
+  public static final int VOCAB_SIZE_MAX = 1_000_000;
 
   private Gpt2BpeTrainer() {}
 
@@ -77,6 +77,15 @@ public final class Gpt2BpeTrainer {
       counts.put(r.getString(0), r.getLong(1));
     }
     return learn(counts, vocabSize);
+  }
+
+  /**
+   * Learns from the {@code caption} column of the dataset at {@code datasetDir} (the Parquet shards its
+   * {@code manifest.json} lists); see {@link #learn(Dataset, int)}.
+   */
+  public static Gpt2Tokenizer learn(org.apache.spark.sql.SparkSession spark, String datasetDir, int vocabSize) {
+    checkVocabSize(vocabSize);
+    return learn(BpeTrainer.captions(spark, datasetDir, "a tokenizer"), vocabSize);
   }
 
   /** The words of one text as the learner counts them. */

@@ -125,6 +125,6 @@ class Gpt2TokenizerTest {
         .hasMessageContaining("Cannot read vocabulary").hasMessageContaining("vocab.json: it does not exist");
     assertThatThrownBy(() -> Gpt2BpeTrainer.learn(List.of("abc"), 257)).isInstanceOf(IllegalArgumentException.class)
         .hasMessage("Cannot learn a GPT-2 tokenizer of 257 tokens: must be between 258 (256 byte symbols,"
-            + " <|endoftext|> and one merge) and 50257");
+            + " <|endoftext|> and one merge) and 1000000");
   }
 }
