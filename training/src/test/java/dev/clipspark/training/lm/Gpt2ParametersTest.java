@@ -22,6 +22,8 @@ class Gpt2ParametersTest {
     assertThat(Gpt2Parameters.count(LmConfigs.load("gpt2-medium"))).isEqualTo(354_823_168L);
     assertThat(Gpt2Parameters.count(LmConfigs.load("gpt2-large"))).isEqualTo(774_030_080L);
     assertThat(Gpt2Parameters.count(LmConfigs.load("gpt2-xl"))).isEqualTo(1_557_611_200L);
+    // 512 x 64 + 64 x 64 + 2 x 49,984 (one block) + 128
+    assertThat(Gpt2Parameters.count(LmConfigs.load("gpt2-tiny"))).isEqualTo(136_960L);
   }
 
   @Test
