@@ -172,4 +172,31 @@ class Gpt2TransformerTest {
     assertThatThrownBy(() -> model.forward(Nd4j.createFromArray(new int[][] {{1, VOCAB}})))
         .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("token id 7").hasMessageContaining("[0, 7)");
   }
+
+  @Test
+  void softPromptMapGradientsThroughTheFrozenModelMatchFiniteDifferences() {
+    var r = new Random(10);
+    var lm = dev.clipspark.training.lm.Gpt2Model.create(
+        new dev.clipspark.training.lm.LmConfig("t", VOCAB, CTX, WIDTH, 1, HEADS, EPS), gpt2(r, 1));
+    int k = 2;
+    var p = new ParameterSet().add("proj.weight", normal(r, 0, 0.5, k * WIDTH, 3)).add("proj.bias", normal(r, 0, 0.3,
+        k * WIDTH));
+    var captioner = new dev.clipspark.training.lm.SoftPromptCaptioner(lm,
+        new dev.clipspark.training.lm.SoftPromptMap(p, k));
+    int[][] captions = {{3, 1, 6}, {0, 6, 6}};
+    Layer throughLm = new Layer() {
+      @Override
+      public INDArray forward(INDArray features) {
+        return captioner.logits(features, captions);
+      }
+
+      @Override
+      public INDArray backward(INDArray gradOutput) {
+        return captioner.backward(gradOutput);
+      }
+    };
+    // Every element of P (weight 24, bias 8) and of the image encodings (6).
+    var result = GradientCheck.check(throughLm, p, normal(r, 0, 1, 2, 3), 11, 1e-5, 1e-8);
+    assertThat(result.checked()).isEqualTo(6 + 24 + 8);
+  }
 }
