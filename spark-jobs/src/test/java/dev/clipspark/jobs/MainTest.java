@@ -151,4 +151,21 @@ class MainTest {
     assertThat(code).isEqualTo(Main.USAGE);
     assertThat(err.toString()).contains("--corpus").contains("/nonexistent/corpus.txt");
   }
+
+  @Test
+  void gpt2TokenizerArgumentsAreCheckedBeforeSpark() {
+    assertThat(run("train-tokenizer", "--kind", "gpt2", "--corpus", "c.txt", "--out", "t", "--set",
+        "lm.tokenizer.vocab-size=100")).isEqualTo(Main.USAGE);
+    assertThat(err.toString()).contains("lm.tokenizer.vocab-size").contains("100").contains("258");
+    err.getBuffer().setLength(0);
+    assertThat(run("train-tokenizer", "--kind", "gpt2", "--out", "t")).isEqualTo(Main.USAGE);
+    assertThat(err.toString()).contains("give either --data DIR or --corpus FILE (gpt2 only), not neither");
+    err.getBuffer().setLength(0);
+    assertThat(run("train-tokenizer", "--corpus", "c.txt", "--out", "t")).isEqualTo(Main.USAGE);
+    assertThat(err.toString()).contains("Cannot learn a clip tokenizer from --corpus");
+    err.getBuffer().setLength(0);
+    assertThat(run("train-tokenizer", "--kind", "gpt2", "--corpus", "/nonexistent/c.txt", "--out", "t"))
+        .isEqualTo(Main.USAGE);
+    assertThat(err.toString()).contains("Cannot read --corpus /nonexistent/c.txt: no such file or directory");
+  }
 }

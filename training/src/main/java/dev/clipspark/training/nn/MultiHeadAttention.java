@@ -16,6 +16,10 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  * {@code d = width / heads}, each head computes {@code softmax(q k^T / sqrt(d) + mask) v}; the causal
  * mask (text tower) hides later positions, the non-causal variant (image tower) sees all.
  * Heads are batched into rank-3 matrix products over {@code [batch * heads, seq, d]}.
+ *
+ * <p>{@link #gpt2} builds the same computation over Hugging Face's GPT-2 names: {@code prefix.c_attn.*}
+ * (a {@code Conv1D}, weight {@code [width, 3 width]}, output columns query, key, value in that order) and
+ * {@code prefix.c_proj.*} (weight {@code [width, width]}, also {@code [in, out]}); always causal.
  */
 public final class MultiHeadAttention implements Layer {
 
@@ -37,13 +41,30 @@ public final class MultiHeadAttention implements Layer {
    * @param causal whether position t may attend only to positions up to t
    */
   public MultiHeadAttention(ParameterSet params, String prefix, int heads, boolean causal) {
-    this.inProj = new Linear(params, prefix + ".in_proj_weight", prefix + ".in_proj_bias");
-    this.outProj = Linear.of(params, prefix + ".out_proj");
+    this(new Linear(params, prefix + ".in_proj_weight", prefix + ".in_proj_bias"),
+        Linear.of(params, prefix + ".out_proj"), prefix, heads, causal);
+  }
+
+  /**
+   * GPT-2's causal attention over {@code prefix.c_attn.weight [width, 3 width]}, {@code prefix.c_attn.bias},
+   * {@code prefix.c_proj.weight [width, width]}, {@code prefix.c_proj.bias} (Hugging Face's names and layout).
+   *
+   * @param heads number of heads; must divide the width
+   */
+  public static MultiHeadAttention gpt2(ParameterSet params, String prefix, int heads) {
+    return new MultiHeadAttention(Linear.conv1D(params, prefix + ".c_attn"), Linear.conv1D(params, prefix + ".c_proj"),
+        prefix, heads, true);
+  }
+
+  private MultiHeadAttention(Linear inProj, Linear outProj, String prefix, int heads, boolean causal) {
+    this.inProj = inProj;
+    this.outProj = outProj;
     this.width = outProj.inFeatures();
     if (inProj.outFeatures() != 3 * width || inProj.inFeatures() != width || outProj.outFeatures() != width) {
       throw new IllegalArgumentException(String.format(
-          "Cannot build attention %s: in_proj_weight must be [3 width, width] and out_proj.weight [width, width]"
-              + " for width %d", prefix, width));
+          "Cannot build attention %s: the input projection must map width %d to 3 x %d and the output"
+              + " projection %d to %d (in_proj_weight [3 width, width], c_attn.weight [width, 3 width])", prefix,
+          width, width, width, width));
     }
     if (heads < 1 || width % heads != 0) {
       throw new IllegalArgumentException(String.format(

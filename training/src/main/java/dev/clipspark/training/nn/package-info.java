@@ -12,6 +12,11 @@
  * PyTorch's layout ({@code Linear.weight} is {@code [out, in]}, {@code Conv2d.weight}
  * {@code [out, in, k, k]}), so parameters map one to one onto OpenAI's CLIP {@code state_dict}.
  *
+ * <p>GPT-2 ({@link dev.clipspark.training.nn.Gpt2Transformer}) uses the same blocks with
+ * {@link dev.clipspark.training.nn.GeluTanh} and Hugging Face's {@code Conv1D} weight layout {@code [in, out]}
+ * ({@link dev.clipspark.training.nn.Linear#conv1D}), so its parameters map one to one onto Hugging Face's
+ * {@code GPT2Model} {@code state_dict}.
+ *
  * <p>Contract of a {@link dev.clipspark.training.nn.Layer}: {@code forward} keeps what its backward
  * pass needs (references to its input and a few intermediates, so callers must not modify an input in
  * place before the matching {@code backward}); {@code backward} takes the gradient of the loss with

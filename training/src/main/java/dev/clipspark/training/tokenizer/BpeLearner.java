@@ -12,8 +12,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The standard BPE learning algorithm over counted words, on one machine. Each word is a sequence of
- * symbols (its UTF-8 bytes as {@link BytesToUnicode} characters, the last one with {@code </w>}) with a
- * count. Each step merges the adjacent pair with the highest total count everywhere it occurs (left to right,
+ * symbols (its UTF-8 bytes as {@link BytesToUnicode} characters, the last one with {@code </w>} for CLIP's
+ * tokenizer, without any end-of-word mark for GPT-2's) with a count. Each step merges the adjacent pair with the highest total count everywhere it occurs (left to right,
  * as the tokenizer applies it), ties going to the pair whose left symbol, then right symbol, is smallest in
  * {@link String#compareTo} order. Pair counts are updated incrementally: an index from each pair to the words
  * holding it limits each step to the affected words, and a max-heap with lazy deletion finds the best pair.
@@ -58,14 +58,16 @@ final class BpeLearner {
 
   private record Entry(long count, int left, int right) {}
 
-  private BpeLearner(Map<String, Long> wordCounts) {
+  private BpeLearner(Map<String, Long> wordCounts, boolean endOfWord) {
     heap = new PriorityQueue<>(Comparator.comparingLong(Entry::count).reversed()
         .thenComparing((Entry e) -> symbols.get(e.left()))
         .thenComparing((Entry e) -> symbols.get(e.right())));
     for (int b = 0; b < 256; b++) {
       String c = String.valueOf(BytesToUnicode.charOf(BytesToUnicode.byteAt(b)));
       symbol(c);
-      symbol(c + ClipTokenizer.END_OF_WORD);
+      if (endOfWord) {
+        symbol(c + ClipTokenizer.END_OF_WORD);
+      }
     }
     var sorted = new ArrayList<>(wordCounts.entrySet());
     sorted.sort(Map.Entry.comparingByKey());
@@ -86,7 +88,7 @@ final class BpeLearner {
           throw new IllegalArgumentException("Cannot learn merges from the word \"" + word + "\": character U+"
               + Integer.toHexString(c).toUpperCase() + " is not a byte symbol");
         }
-        s[i] = symbol(i == s.length - 1 ? c + ClipTokenizer.END_OF_WORD : String.valueOf(c));
+        s[i] = symbol(endOfWord && i == s.length - 1 ? c + ClipTokenizer.END_OF_WORD : String.valueOf(c));
       }
       words[w] = s;
       counts[w] = count;
@@ -106,7 +108,15 @@ final class BpeLearner {
    * characters (without {@code </w>}), each with its count.
    */
   static List<BpeMerge> learn(Map<String, Long> wordCounts, int maxMerges) {
-    return new BpeLearner(wordCounts).run(maxMerges);
+    return new BpeLearner(wordCounts, true).run(maxMerges);
+  }
+
+  /**
+   * As {@link #learn}, with no end-of-word mark: GPT-2's byte-level BPE, whose words carry their leading space
+   * instead.
+   */
+  static List<BpeMerge> learnWithoutEndOfWord(Map<String, Long> wordCounts, int maxMerges) {
+    return new BpeLearner(wordCounts, false).run(maxMerges);
   }
 
   private int symbol(String s) {

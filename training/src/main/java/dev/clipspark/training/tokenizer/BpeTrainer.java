@@ -56,20 +56,29 @@ public final class BpeTrainer {
   public static TrainResult train(
       SparkSession spark, String datasetDir, int vocabSize, long minWordCount, String outFile) {
     checkArguments(vocabSize, minWordCount);
+    return train(captions(spark, datasetDir, "a tokenizer"), vocabSize, minWordCount, outFile);
+  }
+
+  /**
+   * The non-null captions of the dataset at {@code datasetDir}, read from the shards its manifest lists.
+   *
+   * @param what what is being trained, for the error message
+   * @throws IllegalArgumentException if the dataset has no manifest or its manifest lists no shards
+   */
+  static Dataset<String> captions(SparkSession spark, String datasetDir, String what) {
     Manifest manifest = Manifest.read(datasetDir, spark.sparkContext().hadoopConfiguration());
     if (manifest.shards() == null || manifest.shards().isEmpty()) {
-      throw new IllegalArgumentException("Cannot train a tokenizer on dataset " + datasetDir
+      throw new IllegalArgumentException("Cannot train " + what + " on dataset " + datasetDir
           + ": its " + Manifest.FILE + " lists no shards");
     }
     var paths = new ArrayList<String>();
     for (Manifest.Shard shard : manifest.shards()) {
       paths.add(new Path(datasetDir, shard.path()).toString());
     }
-    Dataset<String> captions = spark.read().parquet(paths.toArray(new String[0]))
+    return spark.read().parquet(paths.toArray(new String[0]))
         .select(col("caption"))
         .where(col("caption").isNotNull())
         .as(Encoders.STRING());
-    return train(captions, vocabSize, minWordCount, outFile);
   }
 
   /**

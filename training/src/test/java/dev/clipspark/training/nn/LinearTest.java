@@ -122,4 +122,32 @@ class LinearTest {
     assertThatThrownBy(() -> p.add("fc.bias", normal(new Random(8), 0, 1, 3)))
         .hasMessage("Cannot add parameter fc.bias: the name is taken");
   }
+
+  @Test
+  void conv1DIsXTimesWeightPlusBiasWithWeightInFeaturesByOutFeatures() {
+    var r = new Random(5);
+    var p = new ParameterSet();
+    p.add("c.weight", normal(r, 0, 0.5, 5, 4));
+    p.add("c.bias", normal(r, 0, 0.3, 4));
+    Linear conv = Linear.conv1D(p, "c");
+    assertThat(conv.inFeatures()).isEqualTo(5);
+    assertThat(conv.outFeatures()).isEqualTo(4);
+    INDArray x = normal(r, 0, 1, 2, 3, 5);
+    INDArray y = conv.forward(x);
+    assertThat(y.shape()).containsExactly(2, 3, 4);
+    double[][] transposed = p.value("c.weight").transpose().toDoubleMatrix();
+    for (int b = 0; b < 2; b++) {
+      NnFixtures.assertSequence(y, b, NnFixtures.linear(NnFixtures.sequence(x, b), transposed,
+          p.value("c.bias").toDoubleVector()), 1e-12);
+    }
+    var result = GradientCheck.check(Linear.conv1D(p, "c"), p, normal(r, 0, 1, 2, 3, 5), 6, 1e-6, 1e-9);
+    assertThat(result.checked()).isEqualTo(30 + 20 + 4);
+  }
+
+  @Test
+  void conv1DRejectsABiasOfTheInputWidth() {
+    var p = new ParameterSet().add("c.weight", normal(new Random(6), 0, 1, 5, 4)).add("c.bias", normal(new Random(7), 0, 1, 5));
+    assertThatThrownBy(() -> Linear.conv1D(p, "c")).isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("c.bias").hasMessageContaining("[4]");
+  }
 }
