@@ -41,13 +41,13 @@ import scala.Tuple3;
  *   <li><b>Distinct captions</b> (the default). Captions are compared after the tokenizer's text cleaning
  *       ({@link TextCleaner#clean}: the text fixed, HTML-unescaped, white space collapsed, lower-cased), so two
  *       rows whose captions clean to the same string carry the same caption; each distinct caption is one text,
- *       embedded once and shown in its most frequent spelling. Images are identified by their bytes: rows whose image bytes have the same SHA-256 are
- *       one image, whatever their keys (build-dataset's shards already hold each source image once; the same
- *       picture under several keys of a table becomes one image with several captions), shown under its
- *       smallest key. Image to text: an image's hit is any of its distinct captions. Text to image: each distinct
- *       caption is one query whose correct images are all images that carry it. On web data, where icon sets
- *       share one title, a repeated caption is then one candidate instead of a wall of copies that tie with the
- *       right one.</li>
+ *       embedded once and shown in its most frequent spelling. Images are identified by their bytes: rows whose
+ *       image bytes have the same SHA-256 are one image, whatever their keys (build-dataset's shards already hold
+ *       each source image once; the same picture under several keys of a table becomes one image with several
+ *       captions), shown under its smallest key. Image to text: an image's hit is any of its distinct captions.
+ *       Text to image: each distinct caption is one query whose correct images are all images that carry it. On
+ *       web data, where icon sets share one title, a repeated caption is then one candidate instead of a wall of
+ *       copies that tie with the right one.</li>
  *   <li><b>Per row</b> ({@code eval.retrieval.dedupe-captions = false}, the protocol of CLIP_benchmark and of
  *       published COCO/Flickr figures). Every row's caption is its own candidate, also when its string repeats;
  *       rows with the same key are one image with several captions; a text query's correct image is its own

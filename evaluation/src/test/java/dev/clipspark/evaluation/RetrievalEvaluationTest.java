@@ -281,9 +281,11 @@ class RetrievalEvaluationTest {
     // range that rounding allows: from "ties go to the model" to "ties go against it".
     for (int k = 0; k < 8; k++) {
       double[] s = scores(u[k], v);
-      assertThat(result.imageToText().ranks()[k]).as("image k%d", k).isBetween(bestCase(s, k), handRank(s, new int[] {k}));
+      assertThat(result.imageToText().ranks()[k]).as("image k%d", k)
+          .isBetween(bestCase(s, k), handRank(s, new int[] {k}));
       double[] t = scores(v[k], u);
-      assertThat(result.textToImage().ranks()[k]).as("row k%d", k).isBetween(bestCase(t, k), handRank(t, new int[] {k}));
+      assertThat(result.textToImage().ranks()[k]).as("row k%d", k)
+          .isBetween(bestCase(t, k), handRank(t, new int[] {k}));
     }
     // The wall of ties: k0's caption has two exact copies (k1, k2) that the per-row protocol ranks as wrong.
     double[] s0 = scores(u[0], v);

@@ -33,8 +33,8 @@ public record RetrievalMetrics(int queries, int candidates, int[] ranks, double 
 
   /**
    * The rank of a query's best correct candidate: 1 + the number of wrong candidates scoring at least as high as
-   * the highest-scoring correct one (every wrong one when that score is NaN). Time O(candidates + correct x log correct); nothing is allocated beyond a
-   * sorted copy of {@code correct}.
+   * the highest-scoring correct one (every wrong one when that score is NaN). Time O(candidates + correct x log
+   * correct); nothing is allocated beyond a sorted copy of {@code correct}.
    *
    * @param scores the query's score for every candidate
    * @param correct the indices of its correct candidates (at least one; repeats allowed)
