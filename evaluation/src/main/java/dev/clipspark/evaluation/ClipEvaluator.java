@@ -19,7 +19,8 @@ import org.nd4j.linalg.factory.Nd4j;
 /**
  * A trained CLIP model ready to embed images and texts: the entry point for evaluation code and notebooks.
  * Loads a checkpoint once (model, parameters, the checkpoint's own tokenizer), in inference mode.
- * Embeddings are L2-normalised, one row per input; a row does not depend on the others in its batch.
+ * Embeddings are L2-normalised, one row per input; a row does not depend on the others in its batch beyond float
+ * rounding (the matrix products' summation order follows the batch's shape).
  *
  * <pre>{@code
  * var clip = ClipEvaluator.load("/runs/b32");                       // a run directory or a step-* directory

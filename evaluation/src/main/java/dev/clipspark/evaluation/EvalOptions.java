@@ -26,12 +26,14 @@ import java.util.Locale;
  * @param maxIterations L-BFGS iterations per fit
  * @param tolerance L-BFGS tolerance
  * @param retrievalExamples query images shown in the report
+ * @param dedupeCaptions retrieval ranks distinct captions and distinct images (true), or every row (false, the
+ *     per-row protocol of CLIP_benchmark); see {@link RetrievalEvaluation}
  * @param table column names of table: datasets
  */
 public record EvalOptions(int batchSize, int partitions, long maxRows, String classes, String templates,
     boolean compareSingleTemplate, String singleTemplate, int topK, Embeddings.What probeFeatures,
     double validationFraction, long probeSeed, List<Double> regParams, int maxIterations, double tolerance,
-    int retrievalExamples, EvalData.TableColumns table) {
+    int retrievalExamples, boolean dedupeCaptions, EvalData.TableColumns table) {
 
   /** Key of {@link #batchSize}. */
   public static final String BATCH_SIZE = "eval.batch-size";
@@ -63,6 +65,10 @@ public record EvalOptions(int batchSize, int partitions, long maxRows, String cl
   public static final String TOLERANCE = "eval.probe.tolerance";
   /** Key of {@link #retrievalExamples}. */
   public static final String RETRIEVAL_EXAMPLES = "eval.retrieval.examples";
+  /** Key of {@link #dedupeCaptions}. */
+  public static final String DEDUPE_CAPTIONS = "eval.retrieval.dedupe-captions";
+  /** Default of {@link #DEDUPE_CAPTIONS} (as in {@code reference.conf}). */
+  public static final boolean DEDUPE_CAPTIONS_DEFAULT = true;
 
   /** Reads and checks every {@code eval.*} key. */
   public static EvalOptions from(Settings s) {
@@ -95,7 +101,7 @@ public record EvalOptions(int batchSize, int partitions, long maxRows, String cl
         s.bool(COMPARE_SINGLE), single, s.intIn(TOP_K, 1, 1000), what,
         s.doubleIn(VALIDATION_FRACTION, 0.01, 0.5), s.longIn(PROBE_SEED, Long.MIN_VALUE, Long.MAX_VALUE),
         List.copyOf(regs), s.intIn(MAX_ITERATIONS, 1, 100_000), s.doubleIn(TOLERANCE, 0, 1),
-        s.intIn(RETRIEVAL_EXAMPLES, 0, 100), table);
+        s.intIn(RETRIEVAL_EXAMPLES, 0, 100), s.bool(DEDUPE_CAPTIONS), table);
   }
 
   /** The reading options of {@link EvalData}. */
@@ -106,24 +112,28 @@ public record EvalOptions(int batchSize, int partitions, long maxRows, String cl
   /** A copy with other templates. */
   public EvalOptions withTemplates(String t) {
     return new EvalOptions(batchSize, partitions, maxRows, classes, t, compareSingleTemplate, singleTemplate, topK,
-        probeFeatures, validationFraction, probeSeed, regParams, maxIterations, tolerance, retrievalExamples, table);
+        probeFeatures, validationFraction, probeSeed, regParams, maxIterations, tolerance, retrievalExamples,
+        dedupeCaptions, table);
   }
 
   /** A copy with other classes. */
   public EvalOptions withClasses(String c) {
     return new EvalOptions(batchSize, partitions, maxRows, c, templates, compareSingleTemplate, singleTemplate, topK,
-        probeFeatures, validationFraction, probeSeed, regParams, maxIterations, tolerance, retrievalExamples, table);
+        probeFeatures, validationFraction, probeSeed, regParams, maxIterations, tolerance, retrievalExamples,
+        dedupeCaptions, table);
   }
 
   /** A copy with the single-template comparison on or off. */
   public EvalOptions withCompareSingleTemplate(boolean on) {
     return new EvalOptions(batchSize, partitions, maxRows, classes, templates, on, singleTemplate, topK,
-        probeFeatures, validationFraction, probeSeed, regParams, maxIterations, tolerance, retrievalExamples, table);
+        probeFeatures, validationFraction, probeSeed, regParams, maxIterations, tolerance, retrievalExamples,
+        dedupeCaptions, table);
   }
 
   /** A copy with other probe features. */
   public EvalOptions withProbeFeatures(Embeddings.What w) {
     return new EvalOptions(batchSize, partitions, maxRows, classes, templates, compareSingleTemplate, singleTemplate,
-        topK, w, validationFraction, probeSeed, regParams, maxIterations, tolerance, retrievalExamples, table);
+        topK, w, validationFraction, probeSeed, regParams, maxIterations, tolerance, retrievalExamples,
+        dedupeCaptions, table);
   }
 }

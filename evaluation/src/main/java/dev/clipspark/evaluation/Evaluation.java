@@ -144,7 +144,7 @@ public final class Evaluation {
       }
       case RETRIEVAL -> {
         var r = RetrievalEvaluation.run(spark, clip, test, options);
-        dataset.put("rows", r.texts());
+        dataset.put("rows", r.rows());
         report.put("retrieval", r.toReport());
       }
       case EMBED -> {

@@ -1,5 +1,7 @@
 package dev.clipspark.evaluation;
 
+import dev.clipspark.dataset.build.Hashes;
+import dev.clipspark.dataset.build.Schemas;
 import dev.clipspark.training.checkpoint.Checkpoint;
 import dev.clipspark.training.checkpoint.Checkpoints;
 import dev.clipspark.training.model.ClipParameters;
@@ -8,16 +10,21 @@ import dev.clipspark.training.model.ModelConfigs;
 import java.awt.Color;
 import java.awt.Graphics2D;
 import java.awt.image.BufferedImage;
+import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.SplittableRandom;
 import javax.imageio.ImageIO;
 import org.apache.hadoop.conf.Configuration;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.SparkSession;
 import org.nd4j.linalg.api.buffer.DataType;
 
 /** Test data made by the tests: an untrained tiny checkpoint and small image datasets. */
@@ -83,5 +90,29 @@ final class EvalFixtures {
         }
       }
     }
+  }
+
+  /**
+   * One captioned image of a build-dataset output.
+   *
+   * @param key the row's key
+   * @param caption its caption
+   * @param image encoded image bytes
+   */
+  record ShardRow(String key, String caption, byte[] image) {}
+
+  /**
+   * Writes {@code root/shards/part-*.parquet} in build-dataset's shard schema ({@link Schemas#SHARD}): sizes read
+   * from the images, {@code sha256} of the bytes, the rows spread over {@code files} files.
+   */
+  static void shards(SparkSession spark, Path root, List<ShardRow> rows, int files) throws IOException {
+    var out = new ArrayList<Row>();
+    for (ShardRow r : rows) {
+      BufferedImage image = ImageIO.read(new ByteArrayInputStream(r.image()));
+      out.add(RowFactory.create(r.key(), r.caption(), r.image(), image.getWidth(), image.getHeight(),
+          image.getWidth(), image.getHeight(), Hashes.sha256Hex(r.image()), "fixture", null, List.of("square")));
+    }
+    spark.createDataFrame(out, Schemas.SHARD).coalesce(1).repartition(files).write()
+        .parquet(root.resolve("shards").toString());
   }
 }

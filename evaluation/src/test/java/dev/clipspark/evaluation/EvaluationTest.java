@@ -183,6 +183,8 @@ class EvaluationTest {
     var r = (Map<String, Object>) report.get("retrieval");
     assertThat(r.get("images")).isEqualTo(6);
     assertThat(r.get("texts")).isEqualTo(7);
+    assertThat(r).containsEntry("rows", 7L).containsEntry("distinct_images", 6L)
+        .containsEntry("distinct_captions", 7L).containsEntry("dedupe_captions", true);
 
     var clip = ClipEvaluator.load(checkpoint);
     var bytes = new ArrayList<byte[]>();

@@ -26,7 +26,8 @@ import picocli.CommandLine.Option;
             + " per-class accuracy, confusion matrix).",
         "- linear-probe: logistic regression (Spark MLlib, L-BFGS) on frozen features, L2 strength chosen on a"
             + " validation part of the train split.",
-        "- retrieval: image-to-text and text-to-image recall@1/5/10 and median rank on captions.",
+        "- retrieval: image-to-text and text-to-image recall@1/5/10 and median rank on captions; identical captions"
+            + " are one candidate (eval.retrieval.dedupe-captions=false: one per row).",
         "- embed: image and/or text embeddings with their keys to OUT/embeddings (Parquet).",
         "Writes OUT/report.json and OUT/report.html (plots). Settings: eval.* (conf/evaluation.conf)."})
 final class EvaluateCommand extends JobCommand {
@@ -162,6 +163,15 @@ final class EvaluateCommand extends JobCommand {
           (Double) p.get("validation_accuracy")));
     }
     if (report.get("retrieval") instanceof Map<?, ?> r) {
+      if (Boolean.TRUE.equals(r.get("dedupe_captions"))) {
+        sb.append(String.format(Locale.ROOT, "  retrieval on %s rows: %s distinct images, %s distinct captions;"
+            + " identical captions are one candidate (eval.retrieval.dedupe-captions = true)%n", r.get("rows"),
+            r.get("distinct_images"), r.get("distinct_captions")));
+      } else if (Boolean.FALSE.equals(r.get("dedupe_captions"))) {
+        sb.append(String.format(Locale.ROOT, "  retrieval on %s rows (%s distinct images, %s distinct captions): %s"
+            + " images and %s texts ranked, one text per row (eval.retrieval.dedupe-captions = false)%n",
+            r.get("rows"), r.get("distinct_images"), r.get("distinct_captions"), r.get("images"), r.get("texts")));
+      }
       for (String dir : List.of("image_to_text", "text_to_image")) {
         var m = (Map<String, Object>) r.get(dir);
         sb.append(String.format(Locale.ROOT, "  %s: R@1 %.4f, R@5 %.4f, R@10 %.4f, median rank %s%n",

@@ -8,10 +8,11 @@ import java.util.Locale;
  * correct candidate among all candidates, then recall@k (the fraction of queries ranked at most k) and the
  * median rank.
  *
- * <p>Ranks are 1-based and count ties against the model: a correct candidate's rank is one plus the number of
- * other candidates scoring at least as high as it, so a model that scores everything equal ranks every query
- * last, not first. With several correct candidates (an image with five captions) the best-ranked one counts.
- * The median of an even number of ranks is the mean of the middle two.
+ * <p>Ranks are 1-based and count ties against the model: a query's rank is one plus the number of wrong
+ * candidates scoring at least as high as its best-scoring correct candidate, so a model that scores everything
+ * equal ranks every query last among the wrong candidates, not first. With several correct candidates (an image
+ * with five captions, a caption carried by several images) the best one counts, and correct candidates never
+ * count against each other. The median of an even number of ranks is the mean of the middle two.
  *
  * @param queries the queries ranked
  * @param candidates the candidates each query ranked
@@ -31,31 +32,42 @@ public record RetrievalMetrics(int queries, int candidates, int[] ranks, double 
   }
 
   /**
-   * The rank of a query's best correct candidate.
+   * The rank of a query's best correct candidate: 1 + the number of wrong candidates scoring at least as high as
+   * the highest-scoring correct one (every wrong one when that score is NaN). Time O(candidates + correct x log
+   * correct); nothing is allocated beyond a sorted copy of {@code correct}.
    *
    * @param scores the query's score for every candidate
-   * @param correct the indices of its correct candidates (at least one)
+   * @param correct the indices of its correct candidates (at least one; repeats allowed)
    */
   public static int rank(float[] scores, int[] correct) {
     if (correct.length == 0) {
       throw new IllegalArgumentException("Cannot rank a query without a correct candidate");
     }
-    int best = Integer.MAX_VALUE;
-    for (int c : correct) {
-      if (c < 0 || c >= scores.length) {
-        throw new IllegalArgumentException(String.format(Locale.ROOT,
-            "Cannot rank candidate %d: the query scored %d candidates", c, scores.length));
-      }
-      float own = scores[c];
-      int atLeast = 0;
-      for (int j = 0; j < scores.length; j++) {
-        if (j != c && scores[j] >= own) {
-          atLeast++;
-        }
-      }
-      best = Math.min(best, 1 + atLeast);
+    int[] sorted = correct.clone();
+    Arrays.sort(sorted);
+    if (sorted[0] < 0 || sorted[sorted.length - 1] >= scores.length) {
+      int bad = sorted[0] < 0 ? sorted[0] : sorted[sorted.length - 1];
+      throw new IllegalArgumentException(String.format(Locale.ROOT,
+          "Cannot rank candidate %d: the query scored %d candidates", bad, scores.length));
     }
-    return best;
+    float best = Float.NEGATIVE_INFINITY;
+    for (int c : sorted) {
+      best = Math.max(best, scores[c]);
+    }
+    int atLeast = 0;
+    int next = 0;
+    for (int j = 0; j < scores.length; j++) {
+      while (next < sorted.length && sorted[next] < j) {
+        next++;
+      }
+      if (next < sorted.length && sorted[next] == j) {
+        continue;
+      }
+      if (scores[j] >= best || Float.isNaN(best)) {
+        atLeast++;
+      }
+    }
+    return 1 + atLeast;
   }
 
   /** Metrics of the given ranks of {@code queries} queries over {@code candidates} candidates. */

@@ -22,7 +22,8 @@ import java.util.stream.IntStream;
  *
  * <p>The page has a title (task, model, checkpoint step, dataset), metrics tables (zero-shot top-1, top-5 and
  * mean per-class recall, ensembled and single-template side by side; linear-probe test accuracy and chosen
- * regularisation; retrieval recall@1/5/10 and median rank in both directions) and the charts the document has
+ * regularisation; retrieval recall@1/5/10 and median rank in both directions, with the rows, distinct images and
+ * distinct captions ranked and the protocol's rule) and the charts the document has
  * data for: per-class accuracy bars, confusion-matrix heat maps, the linear probe's regularisation sweep,
  * learning curves (loss and logit scale against step) and retrieval examples (each query image with its top
  * captions, the correct one marked). Only {@code task}, {@code checkpoint} and {@code dataset} are required;
@@ -301,7 +302,20 @@ public final class HtmlReport {
       JsonNode i2t = retrieval.path("image_to_text");
       JsonNode t2i = retrieval.path("text_to_image");
       out.append("<table id=\"metrics-retrieval\">\n<caption>Retrieval");
-      if (retrieval.path("images").isNumber() && retrieval.path("texts").isNumber()) {
+      boolean counted = retrieval.path("images").isNumber() && retrieval.path("texts").isNumber();
+      boolean distinctCounts = retrieval.path("rows").isNumber() && retrieval.path("distinct_images").isNumber()
+          && retrieval.path("distinct_captions").isNumber();
+      String distinct = distinctCounts ? Html.count(retrieval.path("distinct_images").asLong()) + " distinct images, "
+          + Html.count(retrieval.path("distinct_captions").asLong()) + " distinct captions" : "";
+      if (distinctCounts && retrieval.path("dedupe_captions").asBoolean(false)) {
+        out.append(" (").append(Html.count(retrieval.path("rows").asLong())).append(" rows: ").append(distinct)
+            .append(")");
+      } else if (distinctCounts && counted) {
+        out.append(" (").append(Html.count(retrieval.path("rows").asLong())).append(" rows: ")
+            .append(Html.count(retrieval.path("images").asLong())).append(" images and ")
+            .append(Html.count(retrieval.path("texts").asLong())).append(" texts ranked, one text per row; ")
+            .append(distinct).append(")");
+      } else if (counted) {
         out.append(" (").append(Html.count(retrieval.path("images").asLong())).append(" images, ")
             .append(Html.count(retrieval.path("texts").asLong())).append(" texts)");
       }
@@ -317,6 +331,11 @@ public final class HtmlReport {
             .append(numberCell(number(t2i, "median_rank"))).append("</tr>\n");
       }
       out.append("</table>\n");
+      if (retrieval.hasNonNull("rule")) {
+        out.append("<p class=\"note\" id=\"retrieval-rule\">Protocol: ").append(Html.text(retrieval.path("rule")
+            .asText())).append(" (<code>eval.retrieval.dedupe-captions = ")
+            .append(retrieval.path("dedupe_captions").asBoolean(false)).append("</code>).</p>\n");
+      }
     }
 
     private void metricRow(String name, String cell, OptionalDouble value) {
@@ -459,7 +478,7 @@ public final class HtmlReport {
     private void examples(JsonNode examples) {
       section("retrieval", "Retrieval examples");
       out.append("<p>Each query image with the captions it retrieves best (image \u2192 text), most similar first; "
-          + "the image's own caption is marked \u2713.</p>\n<div class=\"examples\">\n");
+          + "the image's own captions are marked \u2713.</p>\n<div class=\"examples\">\n");
       int index = 0;
       for (JsonNode example : examples) {
         String key = example.path("key").asText("");
@@ -477,8 +496,9 @@ public final class HtmlReport {
           out.append("<div class=\"key\"><code>").append(Html.text(key)).append("</code></div>\n");
         }
         if (example.hasNonNull("caption")) {
+          long captions = example.path("captions").asLong(1);
           out.append("<div class=\"truth\">Caption: ").append(Html.text(example.path("caption").asText()))
-              .append("</div>\n");
+              .append(captions > 1 ? " (and " + Html.count(captions - 1) + " more)" : "").append("</div>\n");
         }
         boolean found = false;
         out.append("<ol class=\"top\">\n");

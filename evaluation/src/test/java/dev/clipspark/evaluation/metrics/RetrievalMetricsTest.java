@@ -22,6 +22,21 @@ class RetrievalMetricsTest {
   }
 
   @Test
+  void correctCandidatesNeverCountAgainstEachOther() {
+    // Two correct candidates tied at the top (an image's caption written twice): rank 1, not 2.
+    float[] scores = {0.7f, 0.7f, 0.3f, 0.7f};
+    assertThat(RetrievalMetrics.rank(scores, new int[] {0, 1})).as("the wrong 0.7 ties with them").isEqualTo(2);
+    assertThat(RetrievalMetrics.rank(new float[] {0.7f, 0.7f, 0.3f, 0.2f}, new int[] {1, 0})).isEqualTo(1);
+    // A caption carried by three images, the best of them at 0.5: two wrong ones above it, one wrong tied with it.
+    float[] images = {0.1f, 0.9f, 0.5f, 0.8f, 0.2f, 0.5f};
+    assertThat(RetrievalMetrics.rank(images, new int[] {4, 5, 0})).isEqualTo(4);
+    // Repeated indices are one candidate.
+    assertThat(RetrievalMetrics.rank(images, new int[] {5, 5, 5})).isEqualTo(4);
+    // A NaN score of a correct candidate ranks it behind every wrong one.
+    assertThat(RetrievalMetrics.rank(new float[] {Float.NaN, 0.1f, 0.2f}, new int[] {0})).isEqualTo(3);
+  }
+
+  @Test
   void recallAtKAndMedianRankOfHandPickedRanks() {
     // Ranks 1, 1, 3, 6, 12, 2: R@1 2/6, R@5 4/6, R@10 5/6; sorted 1 1 2 3 6 12, median (2 + 3) / 2.
     var m = RetrievalMetrics.ofRanks(new int[] {1, 1, 3, 6, 12, 2}, 20);
@@ -37,5 +52,7 @@ class RetrievalMetricsTest {
     assertThatThrownBy(() -> RetrievalMetrics.rank(new float[] {1}, new int[0])).hasMessageContaining("without a correct candidate");
     assertThatThrownBy(() -> RetrievalMetrics.rank(new float[] {1}, new int[] {1}))
         .hasMessage("Cannot rank candidate 1: the query scored 1 candidates");
+    assertThatThrownBy(() -> RetrievalMetrics.rank(new float[] {1, 2}, new int[] {1, -3}))
+        .hasMessage("Cannot rank candidate -3: the query scored 2 candidates");
   }
 }

@@ -222,6 +222,28 @@ class HtmlReportTest {
     assertSelfContained(html);
   }
 
+  @Test
+  void retrievalTablesStateRowsDistinctCountsAndTheRuleOfEitherProtocol() throws IOException {
+    ObjectNode report = retrievalReport();
+    ((ObjectNode) report.path("retrieval")).put("dedupe_captions", true).put("rule", "distinct captions: <rule>")
+        .put("rows", 1581).put("distinct_images", 1581).put("distinct_captions", 770).put("texts", 770)
+        .put("images", 1581);
+    ((ObjectNode) report.path("retrieval").path("examples").get(0)).put("captions", 3);
+    String html = HtmlReport.render(report);
+    assertThat(element(html, "table", "metrics-retrieval"))
+        .contains("<caption>Retrieval (1,581 rows: 1,581 distinct images, 770 distinct captions)</caption>");
+    assertThat(html).contains("<p class=\"note\" id=\"retrieval-rule\">Protocol: distinct captions: &lt;rule&gt; "
+        + "(<code>eval.retrieval.dedupe-captions = true</code>).</p>");
+    assertThat(html).contains("<div class=\"truth\">Caption: a red circle (and 2 more)</div>");
+
+    ((ObjectNode) report.path("retrieval")).put("dedupe_captions", false).put("rule", "per row").put("texts", 1581);
+    html = HtmlReport.render(report);
+    assertThat(element(html, "table", "metrics-retrieval")).contains("<caption>Retrieval (1,581 rows: 1,581 images and"
+        + " 1,581 texts ranked, one text per row; 1,581 distinct images, 770 distinct captions)</caption>");
+    assertThat(html).contains("Protocol: per row (<code>eval.retrieval.dedupe-captions = false</code>)");
+    assertSelfContained(html);
+  }
+
   // ---- sparse documents
 
   @Test
