@@ -3,7 +3,6 @@ package dev.clipspark.training.lm;
 import dev.clipspark.training.model.ParameterSpec;
 import dev.clipspark.training.nn.Gpt2Transformer;
 import dev.clipspark.training.nn.ParameterSet;
-import java.util.Arrays;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -86,6 +85,6 @@ public final class Gpt2Model {
 
   @Override
   public String toString() {
-    return config.name() + " " + Arrays.toString(new long[] {params.elementCount()});
+    return String.format(java.util.Locale.ROOT, "%s (%,d parameters)", config.name(), params.elementCount());
   }
 }
