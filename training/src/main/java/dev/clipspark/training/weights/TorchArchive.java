@@ -167,7 +167,7 @@ final class TorchArchive implements AutoCloseable {
   }
 
   private StoredTensor stored(String name, Tensor t) {
-    String what = "tensor " + name + " of " + file;
+    String what = file + ": tensor " + name;
     return new StoredTensor() {
       @Override
       public TensorType type() {
