@@ -281,9 +281,11 @@ class ExternalWeightsTest {
   @Test
   void importedWeightsSaveAsAnOrdinaryCheckpoint() throws IOException {
     var ref = ReferenceFixtures.load("rn");
-    ImportedWeights w = ExternalWeights.read(ref.file(ExternalWeights.TORCHSCRIPT), null);
+    ImportedWeights small = ExternalWeights.read(ref.file(ExternalWeights.TORCHSCRIPT), null);
+    // The fixture's 128-token vocabulary is below any tokenizer's (514 base tokens): grow it to 519 for 5 merges.
+    ImportedWeights w = withVocabulary(small, 519);
     Path merges = tmp.resolve("merges.txt");
-    Files.writeString(merges, "#version: 0.2\nh e\n");
+    Files.writeString(merges, "#version: 0.2\nh e\nl l\nhe ll\no w\nw o\n");
     var conf = new Configuration();
     ExternalWeights.saveCheckpoint(w, merges.toString(), tmp.resolve("out").toString(), conf);
 
@@ -291,8 +293,45 @@ class ExternalWeightsTest {
         Checkpoints.resolve(tmp.resolve("out").toString(), conf), null, conf);
     assertThat(loaded.step()).isZero();
     assertThat(loaded.model()).isEqualTo(w.model());
-    assertThat(loaded.trainerState()).containsEntry("imported_format", "torchscript");
+    assertThat(loaded.trainerState()).containsEntry("imported_format", "torchscript")
+        .containsEntry("tokenizer_vocab_size", 519L);
     assertBitIdentical(w.parameters(), loaded.parameters());
+  }
+
+  @Test
+  void aTokenizerThatCannotProvideTheVocabularyLeavesNoCheckpoint() throws IOException {
+    var ref = ReferenceFixtures.load("rn");
+    ImportedWeights w = withVocabulary(ExternalWeights.read(ref.file(ExternalWeights.SAFETENSORS), null), 600);
+    Path merges = tmp.resolve("merges.txt");
+    Files.writeString(merges, "#version: 0.2\nh e\n");
+    Path out = tmp.resolve("out");
+    assertThatThrownBy(() -> ExternalWeights.saveCheckpoint(w, merges.toString(), out.toString(), new Configuration()))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("Cannot use the tokenizer " + merges + " with model rn (text.vocab_size 600)")
+        .hasMessageContaining("it has 1 merges, but a vocabulary of 600 tokens needs 86");
+    assertThat(out).doesNotExist();
+  }
+
+  /** {@code w} with its token embedding grown to {@code vocab} rows (new rows zero) and the model to match. */
+  static ImportedWeights withVocabulary(ImportedWeights w, int vocab) {
+    ModelConfig m = w.model();
+    var model = new ModelConfig(m.name(), m.embedDim(), m.vision(), new dev.clipspark.training.model.TextConfig(
+        m.text().contextLength(), vocab, m.text().width(), m.text().heads(), m.text().layers()));
+    var set = new ParameterSet();
+    for (String n : w.parameters().names()) {
+      INDArray v = w.parameters().value(n);
+      if (n.equals("token_embedding.weight")) {
+        INDArray grown = Nd4j.zeros(DataType.FLOAT, vocab, v.size(1));
+        grown.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(0, v.size(0)),
+            org.nd4j.linalg.indexing.NDArrayIndex.all()).assign(v);
+        v = grown;
+      }
+      set.add(n, v);
+    }
+    for (String n : w.parameters().bufferNames()) {
+      set.addBuffer(n, w.parameters().buffer(n));
+    }
+    return new ImportedWeights(model, set, w.format(), w.source(), w.ignored());
   }
 
   static void assertBitIdentical(ParameterSet expected, ParameterSet actual) {
