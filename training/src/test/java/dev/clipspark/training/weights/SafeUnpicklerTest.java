@@ -43,7 +43,7 @@ class SafeUnpicklerTest {
   void everyTruncationIsAWeightsException() throws IOException {
     for (String fixture : new String[] {"vit.pytorch.pt", "rn.torchscript.pt"}) {
       byte[] whole = dataPkl(fixture);
-      for (int n = 0; n < whole.length - 1; n += n < 300 ? 1 : 7) {
+      for (int n = 0; n < whole.length - 1; n += n < 200 ? 1 : 11) {
         byte[] cut = java.util.Arrays.copyOf(whole, n);
         assertThatThrownBy(() -> SafeUnpickler.load("x", cut)).as("%s cut at %d", fixture, n)
             .isInstanceOf(WeightsException.class).hasMessageStartingWith("Cannot read x: ");
