@@ -26,6 +26,11 @@ OpenAI's mean and std: x = (pixel / 255 - mean) / std.
 Usage (Debian's Python with python3-torch, python3-numpy, python3-pil):
   /usr/bin/python3 tools/reference/make_clip_fixtures.py [OUT_DIR]
       writes the fixtures (default training/src/test/resources/reference)
+  /usr/bin/python3 tools/reference/make_clip_fixtures.py --full-size OUT_DIR
+      writes OpenAI's ViT-B/32 and RN50 architectures with random weights as OpenAI's archives
+      (OUT_DIR/ViT-B-32.pt, RN50.pt; about 550 MB, not committed) with references for two 224x224 images
+      and captions (ViT-B-32.json, RN50.json),
+      for ExternalWeightsFullSizeTest (-Dclipspark.reference.full-size=OUT_DIR)
   /usr/bin/python3 tools/reference/make_clip_fixtures.py --check FIXTURE_JSON WEIGHTS_FILE [JSON FILE ...]
       loads each WEIGHTS_FILE (a state dict exported by `clip export-weights`, pytorch or safetensors) into
       the reference model strictly, recomputes the features and logits and prints the largest relative
@@ -624,9 +629,60 @@ def check(fixture_json, weights):
         raise SystemExit(1)
 
 
+FULL_SIZE = {
+    "ViT-B-32": dict(embed_dim=512, image_resolution=224, vision_layers=12, vision_width=768, vision_patch_size=32,
+                     context_length=77, vocab_size=49408, transformer_width=512, transformer_heads=8,
+                     transformer_layers=12),
+    "RN50": dict(embed_dim=1024, image_resolution=224, vision_layers=(3, 4, 6, 3), vision_width=64,
+                 vision_patch_size=None, context_length=77, vocab_size=49408, transformer_width=512,
+                 transformer_heads=8, transformer_layers=12),
+}
+
+
+def full_size(out_dir):
+    """OpenAI's ViT-B/32 and RN50 architectures with random weights, saved as OpenAI's archives, with references."""
+    os.makedirs(out_dir, exist_ok=True)
+    pixels = images(224)[:2]
+    files = []
+    for i, p in enumerate(pixels):
+        f = f"image-{i}-224.png"
+        Image.fromarray(p, "RGB").save(os.path.join(out_dir, f))
+        files.append(f)
+    image = normalise(pixels)
+    for name, cfg in FULL_SIZE.items():
+        torch.manual_seed(SEED)
+        model = CLIP(**cfg)
+        with torch.no_grad():
+            for m in model.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.weight.uniform_(0.5, 1.5)
+                    m.running_mean.uniform_(-0.1, 0.1)
+                    m.running_var.uniform_(0.5, 2.0)
+            for _, t in list(model.named_parameters()) + list(model.named_buffers()):
+                if t.dtype.is_floating_point:
+                    t.copy_(representable(t))
+        model.eval()
+        text = torch.tensor(captions(cfg)[:2], dtype=torch.long)
+        fi, ft, logits = features(model, image, text)
+        path = os.path.join(out_dir, f"{name}.pt")
+        save_torchscript_openai(model, cfg, path, image, text)
+        ref = {"model": name, "architecture": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()},
+               "torch_version": torch.__version__, "mean": MEAN, "std": STD,
+               "images": files, "tokens": captions(cfg)[:2], "image_features": fi.tolist(),
+               "text_features": ft.tolist(), "logits_per_image": logits.tolist(),
+               "logit_scale": float(model.logit_scale),
+               "files": {"torchscript": {"file": f"{name}.pt"}}}
+        with open(os.path.join(out_dir, f"{name}.json"), "w") as f:
+            json.dump(ref, f)
+        print(path, os.path.getsize(path), "bytes")
+    print("done")
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    if len(sys.argv) >= 4 and sys.argv[1] == "--check" and len(sys.argv) % 2 == 0:
+    if len(sys.argv) == 3 and sys.argv[1] == "--full-size":
+        full_size(sys.argv[2])
+    elif len(sys.argv) >= 4 and sys.argv[1] == "--check" and len(sys.argv) % 2 == 0:
         for i in range(2, len(sys.argv), 2):
             check(sys.argv[i], sys.argv[i + 1])
     else:

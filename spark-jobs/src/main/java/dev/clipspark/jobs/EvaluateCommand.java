@@ -39,7 +39,7 @@ final class EvaluateCommand extends JobCommand {
 
   @Option(names = "--checkpoint", paramLabel = "DIR|FILE",
       description = "A training output directory (its newest checkpoint), a checkpoints/step-N directory, or a"
-          + " released weights file (OpenAI's .pt, open_clip's .bin/.pt/.safetensors; imported first into"
+          + " local released weights file (OpenAI's .pt, open_clip's .bin/.pt/.safetensors; imported first into"
           + " OUT/imported-weights, see import-weights). Not needed for --task linear-probe --features pixels.")
   String checkpoint;
 

@@ -32,15 +32,23 @@ final class ReferenceFixtures {
 
   final String name;
   final JsonNode json;
+  final Path dir;
 
-  private ReferenceFixtures(String name, JsonNode json) {
+  private ReferenceFixtures(String name, JsonNode json, Path dir) {
     this.name = name;
     this.json = json;
+    this.dir = dir;
   }
 
+  /** The committed fixture {@code name} ({@code vit}, {@code rn}). */
   static ReferenceFixtures load(String name) {
+    return load(DIR, name);
+  }
+
+  /** Fixture {@code name} in {@code dir} (e.g. the script's {@code --full-size} output). */
+  static ReferenceFixtures load(Path dir, String name) {
     try {
-      return new ReferenceFixtures(name, JSON.readTree(DIR.resolve(name + ".json").toFile()));
+      return new ReferenceFixtures(name, JSON.readTree(dir.resolve(name + ".json").toFile()), dir);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
@@ -48,7 +56,7 @@ final class ReferenceFixtures {
 
   /** The file of {@code format} ({@code pytorch}, {@code torchscript}, {@code safetensors}). */
   Path file(String format) {
-    return DIR.resolve(json.path("files").path(format).path("file").asText());
+    return dir.resolve(json.path("files").path(format).path("file").asText());
   }
 
   /** The architecture as the script built it, in ClipSpark's terms (heads of width 64, as OpenAI). */
@@ -74,11 +82,11 @@ final class ReferenceFixtures {
     json.path("images").forEach(n -> files.add(n.asText()));
     float[] mean = floats(json.path("mean"));
     float[] std = floats(json.path("std"));
-    BufferedImage first = read(files.get(0));
+    BufferedImage first = read(dir, files.get(0));
     int s = first.getWidth();
     float[] out = new float[files.size() * 3 * s * s];
     for (int b = 0; b < files.size(); b++) {
-      BufferedImage img = read(files.get(b));
+      BufferedImage img = read(dir, files.get(b));
       for (int y = 0; y < s; y++) {
         for (int x = 0; x < s; x++) {
           int rgb = img.getRGB(x, y);
@@ -151,9 +159,9 @@ final class ReferenceFixtures {
     return out;
   }
 
-  private static BufferedImage read(String file) {
+  private static BufferedImage read(Path dir, String file) {
     try {
-      return ImageIO.read(DIR.resolve(file).toFile());
+      return ImageIO.read(dir.resolve(file).toFile());
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
