@@ -170,8 +170,10 @@ public final class ExternalWeights {
     Path tmp = null;
     try {
       Files.createDirectories(dir);
-      tmp = Files.createTempFile(dir, "." + target.getFileName() + "-", ".tmp");
-      try (OutputStream os = new java.io.BufferedOutputStream(Files.newOutputStream(tmp), 1 << 20)) {
+      // A fresh name in the target's folder, created with the process's usual permissions (umask).
+      tmp = dir.resolve("." + target.getFileName() + "-" + java.util.UUID.randomUUID() + ".tmp");
+      try (OutputStream os = new java.io.BufferedOutputStream(Files.newOutputStream(tmp,
+          java.nio.file.StandardOpenOption.CREATE_NEW, java.nio.file.StandardOpenOption.WRITE), 1 << 20)) {
         if (f.equals(SAFETENSORS)) {
           Safetensors.write(tensors, os);
         } else {
