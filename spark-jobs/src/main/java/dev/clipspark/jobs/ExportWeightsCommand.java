@@ -19,12 +19,13 @@ import picocli.CommandLine.Option;
     name = "export-weights",
     mixinStandardHelpOptions = true,
     description = {
-        "Writes a checkpoint's model as a state dict with OpenAI's (and open_clip's) names in float32, with",
-        "logit_scale and, for a ResNet, the BatchNorm buffers (num_batches_tracked as int64):",
-        "  safetensors  a .safetensors file (safetensors.torch.load_file, open_clip)",
-        "  pytorch      a zip archive as torch.save writes it (torch.load, open_clip)",
-        "open_clip loads it with create_model_and_transforms(NAME, pretrained=FILE); ClipSpark's towers use",
-        "QuickGELU, so NAME is the -quickgelu variant (ViT-B-32-quickgelu, RN50-quickgelu, ...)."})
+        "Writes a checkpoint's model as a state dict that PyTorch and open_clip load.",
+        "The tensors carry OpenAI's (and open_clip's) names in float32, with logit_scale and, for a ResNet, the"
+            + " BatchNorm buffers (num_batches_tracked as int64). Formats:",
+        "- safetensors: a .safetensors file (safetensors.torch.load_file, open_clip).",
+        "- pytorch: a zip archive as torch.save writes it (torch.load, open_clip).",
+        "open_clip loads it with create_model_and_transforms(NAME, pretrained=FILE); ClipSpark's towers use"
+            + " QuickGELU, so NAME is the -quickgelu variant (ViT-B-32-quickgelu, RN50-quickgelu, ...)."})
 final class ExportWeightsCommand implements Callable<Integer> {
 
   /** open_clip has -quickgelu variants of these OpenAI models. */

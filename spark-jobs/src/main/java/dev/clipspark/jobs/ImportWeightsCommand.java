@@ -17,12 +17,13 @@ import picocli.CommandLine.Option;
     name = "import-weights",
     mixinStandardHelpOptions = true,
     description = {
-        "Reads released CLIP weights and writes them as an ordinary ClipSpark checkpoint (step 0, no optimiser",
-        "state) under OUT/checkpoints/, which evaluate --checkpoint OUT and train --init OUT use. Accepted:",
-        "  OpenAI's TorchScript archives (ViT-B-32.pt, RN50.pt, ...), PyTorch zip archives of a state dict",
-        "  (open_clip_pytorch_model.bin, open_clip's epoch_N.pt) and .safetensors files; float16 and bfloat16",
-        "  become float32. Pickles are read without running any code: a file naming any global other than",
-        "  PyTorch's tensor and container builders is refused. Runs on this machine, without Spark."})
+        "Reads released CLIP weights (OpenAI, open_clip) into an ordinary ClipSpark checkpoint.",
+        "The checkpoint (step 0, no optimiser state) goes to OUT/checkpoints/, where evaluate --checkpoint OUT finds"
+            + " it. Accepted: OpenAI's TorchScript archives (ViT-B-32.pt, RN50.pt, ...), PyTorch zip archives of a"
+            + " state dict (open_clip_pytorch_model.bin, open_clip's epoch_N.pt) and .safetensors files; float16 and"
+            + " bfloat16 become float32.",
+        "Pickles are read without running any code: a file naming any global other than PyTorch's tensor and"
+            + " container builders is refused. Runs on this machine, without Spark."})
 final class ImportWeightsCommand implements Callable<Integer> {
 
   @Option(names = "--from", required = true, paramLabel = "FILE", description = "The weights file (local).")
