@@ -206,6 +206,15 @@ class ExternalWeightsTest {
   }
 
   @Test
+  void aBigEndianArchiveIsRefused() throws IOException {
+    Path f = tmp.resolve("big.pt");
+    zip(f, Map.of("a/data.pkl", new byte[] {(byte) 0x80, 2, 'N', '.'}, "a/byteorder", "big".getBytes(UTF_8)));
+    assertThatThrownBy(() -> ExternalWeights.read(f, null))
+        .isInstanceOf(WeightsException.class)
+        .hasMessageContaining("its tensors are stored big-endian; only little-endian archives");
+  }
+
+  @Test
   void opcodesThatBuildArbitraryObjectsAreRefused() throws IOException {
     // INST (protocol 0) builds a class instance by name: refused as an opcode.
     Path f = tmp.resolve("inst.pt");
