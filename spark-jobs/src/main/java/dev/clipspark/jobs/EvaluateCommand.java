@@ -6,6 +6,10 @@ import dev.clipspark.evaluation.Evaluation;
 import dev.clipspark.evaluation.Prompts;
 import dev.clipspark.evaluation.data.EvalData;
 import dev.clipspark.training.checkpoint.Checkpoints;
+import dev.clipspark.training.model.ModelConfigs;
+import dev.clipspark.training.tokenizer.TokenizerOptions;
+import dev.clipspark.training.weights.ExternalWeights;
+import dev.clipspark.training.weights.ImportedWeights;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -32,10 +36,24 @@ import picocli.CommandLine.Option;
         "Writes OUT/report.json and OUT/report.html (plots). Settings: eval.* (conf/evaluation.conf)."})
 final class EvaluateCommand extends JobCommand {
 
-  @Option(names = "--checkpoint", paramLabel = "DIR",
-      description = "A training output directory (its newest checkpoint) or a checkpoints/step-N directory."
-          + " Not needed for --task linear-probe --features pixels.")
+  /** Folder under {@code --out} that a weights file given as {@code --checkpoint} is imported into. */
+  static final String IMPORTED = "imported-weights";
+
+  @Option(names = "--checkpoint", paramLabel = "DIR|FILE",
+      description = "A training output directory (its newest checkpoint), a checkpoints/step-N directory, or a"
+          + " local released weights file (OpenAI's .pt, open_clip's .bin/.pt/.safetensors; imported first into"
+          + " OUT/imported-weights, see import-weights). Not needed for --task linear-probe --features pixels.")
   String checkpoint;
+
+  @Option(names = "--tokenizer", paramLabel = "FILE",
+      description = "With a weights file as --checkpoint: the merges file its model was trained with (OpenAI's"
+          + " bpe_simple_vocab_16e6.txt.gz). Default: the tokenizer.merges setting.")
+  String tokenizer;
+
+  @Option(names = "--model", paramLabel = "NAME|FILE",
+      description = "With a weights file as --checkpoint: the architecture it must match (default: inferred from"
+          + " its shapes).")
+  String model;
 
   @Option(names = "--task", defaultValue = "zeroshot", paramLabel = "TASK",
       description = "zeroshot, linear-probe, retrieval or embed (default: ${DEFAULT-VALUE}).")
@@ -115,7 +133,11 @@ final class EvaluateCommand extends JobCommand {
       if (checkpoint == null) {
         throw new IllegalArgumentException("Cannot run --task " + task + " without --checkpoint DIR");
       }
-      resolved = Checkpoints.resolve(checkpoint, new Configuration());
+      resolved = ExternalWeights.isWeightsFile(java.nio.file.Path.of(checkpoint))
+          ? importWeights(settings)
+          : Checkpoints.resolve(checkpoint, new Configuration());
+    } else if (tokenizer != null || model != null) {
+      throw new IllegalArgumentException("Cannot use --tokenizer or --model without a weights file as --checkpoint");
     }
     // Template and class files are read now, so a typo stops the job before Spark starts.
     if (!"auto".equals(options.templates())) {
@@ -130,6 +152,24 @@ final class EvaluateCommand extends JobCommand {
       }
     }
     request = new Evaluation.Request(t, resolved, spec, trainSpec, out, embed);
+  }
+
+  /** Imports the weights file {@code --checkpoint} into {@code OUT/imported-weights}; returns its checkpoint. */
+  private String importWeights(Settings settings) {
+    String merges = tokenizer != null ? tokenizer : TokenizerOptions.from(settings).merges();
+    if (merges == null || merges.isEmpty()) {
+      throw new IllegalArgumentException("Cannot evaluate the weights file " + checkpoint + " without its tokenizer:"
+          + " give --tokenizer FILE (OpenAI's bpe_simple_vocab_16e6.txt.gz) or set " + TokenizerOptions.MERGES);
+    }
+    Inputs.requireLocalExists("--tokenizer", merges);
+    var conf = new Configuration();
+    ImportedWeights w = ExternalWeights.read(java.nio.file.Path.of(checkpoint),
+        model == null ? null : ModelConfigs.load(model));
+    var dir = ExternalWeights.saveCheckpoint(w, merges, new Path(out, IMPORTED).toString(), conf);
+    var printer = out();
+    printer.println(ImportWeightsCommand.summary(w, dir.toString()));
+    printer.flush();
+    return Checkpoints.resolve(dir.toString(), conf);
   }
 
   @Override

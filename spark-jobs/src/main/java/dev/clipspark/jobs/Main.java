@@ -23,6 +23,8 @@ import picocli.CommandLine.Command;
         TrainTokenizerCommand.class,
         TrainCommand.class,
         EvaluateCommand.class,
+        ImportWeightsCommand.class,
+        ExportWeightsCommand.class,
         BenchCommand.class,
         CommandLine.HelpCommand.class,
     })

@@ -22,7 +22,8 @@ class MainTest {
   @Test
   void topLevelHelpListsEverySubcommand() {
     assertThat(run("--help")).isZero();
-    assertThat(out.toString()).contains("demo", "build-queries", "build-dataset", "train-tokenizer", "train", "bench");
+    assertThat(out.toString()).contains("demo", "build-queries", "build-dataset", "train-tokenizer", "train", "bench",
+        "import-weights", "export-weights");
   }
 
   @Test
