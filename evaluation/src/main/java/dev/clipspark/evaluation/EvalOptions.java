@@ -3,6 +3,7 @@ package dev.clipspark.evaluation;
 import dev.clipspark.dataset.config.ConfigValueException;
 import dev.clipspark.dataset.config.Settings;
 import dev.clipspark.evaluation.data.EvalData;
+import dev.clipspark.training.data.ImagePreprocessor;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -27,11 +28,12 @@ import java.util.Locale;
  * @param tolerance L-BFGS tolerance
  * @param retrievalExamples query images shown in the report
  * @param table column names of table: datasets
+ * @param imageResample how images are resized before embedding: bicubic (OpenAI's {@code preprocess}) or area
  */
 public record EvalOptions(int batchSize, int partitions, long maxRows, String classes, String templates,
     boolean compareSingleTemplate, String singleTemplate, int topK, Embeddings.What probeFeatures,
     double validationFraction, long probeSeed, List<Double> regParams, int maxIterations, double tolerance,
-    int retrievalExamples, EvalData.TableColumns table) {
+    int retrievalExamples, EvalData.TableColumns table, ImagePreprocessor.Resample imageResample) {
 
   /** Key of {@link #batchSize}. */
   public static final String BATCH_SIZE = "eval.batch-size";
@@ -64,6 +66,14 @@ public record EvalOptions(int batchSize, int partitions, long maxRows, String cl
   /** Key of {@link #retrievalExamples}. */
   public static final String RETRIEVAL_EXAMPLES = "eval.retrieval.examples";
 
+  /** Key of {@link #imageResample}. */
+  public static final String IMAGE_RESAMPLE = "eval.image.resample";
+  /**
+   * Default of {@link #IMAGE_RESAMPLE}: bicubic, the transform OpenAI's and open_clip's released weights were
+   * trained and evaluated with.
+   */
+  public static final ImagePreprocessor.Resample IMAGE_RESAMPLE_DEFAULT = ImagePreprocessor.Resample.BICUBIC;
+
   /** Reads and checks every {@code eval.*} key. */
   public static EvalOptions from(Settings s) {
     String single = s.nonEmptyString(SINGLE_TEMPLATE);
@@ -95,7 +105,7 @@ public record EvalOptions(int batchSize, int partitions, long maxRows, String cl
         s.bool(COMPARE_SINGLE), single, s.intIn(TOP_K, 1, 1000), what,
         s.doubleIn(VALIDATION_FRACTION, 0.01, 0.5), s.longIn(PROBE_SEED, Long.MIN_VALUE, Long.MAX_VALUE),
         List.copyOf(regs), s.intIn(MAX_ITERATIONS, 1, 100_000), s.doubleIn(TOLERANCE, 0, 1),
-        s.intIn(RETRIEVAL_EXAMPLES, 0, 100), table);
+        s.intIn(RETRIEVAL_EXAMPLES, 0, 100), table, s.enumOf(IMAGE_RESAMPLE, ImagePreprocessor.Resample.class));
   }
 
   /** The reading options of {@link EvalData}. */
@@ -106,24 +116,24 @@ public record EvalOptions(int batchSize, int partitions, long maxRows, String cl
   /** A copy with other templates. */
   public EvalOptions withTemplates(String t) {
     return new EvalOptions(batchSize, partitions, maxRows, classes, t, compareSingleTemplate, singleTemplate, topK,
-        probeFeatures, validationFraction, probeSeed, regParams, maxIterations, tolerance, retrievalExamples, table);
+        probeFeatures, validationFraction, probeSeed, regParams, maxIterations, tolerance, retrievalExamples, table, imageResample);
   }
 
   /** A copy with other classes. */
   public EvalOptions withClasses(String c) {
     return new EvalOptions(batchSize, partitions, maxRows, c, templates, compareSingleTemplate, singleTemplate, topK,
-        probeFeatures, validationFraction, probeSeed, regParams, maxIterations, tolerance, retrievalExamples, table);
+        probeFeatures, validationFraction, probeSeed, regParams, maxIterations, tolerance, retrievalExamples, table, imageResample);
   }
 
   /** A copy with the single-template comparison on or off. */
   public EvalOptions withCompareSingleTemplate(boolean on) {
     return new EvalOptions(batchSize, partitions, maxRows, classes, templates, on, singleTemplate, topK,
-        probeFeatures, validationFraction, probeSeed, regParams, maxIterations, tolerance, retrievalExamples, table);
+        probeFeatures, validationFraction, probeSeed, regParams, maxIterations, tolerance, retrievalExamples, table, imageResample);
   }
 
   /** A copy with other probe features. */
   public EvalOptions withProbeFeatures(Embeddings.What w) {
     return new EvalOptions(batchSize, partitions, maxRows, classes, templates, compareSingleTemplate, singleTemplate,
-        topK, w, validationFraction, probeSeed, regParams, maxIterations, tolerance, retrievalExamples, table);
+        topK, w, validationFraction, probeSeed, regParams, maxIterations, tolerance, retrievalExamples, table, imageResample);
   }
 }

@@ -80,9 +80,9 @@ public final class RetrievalEvaluation {
             .gt(0))).persist();
     try {
       var imageEmb = Embeddings.compute(spark, rows.dropDuplicates("key"), Embeddings.What.IMAGE,
-          clip.checkpointDirectory(), options.batchSize());
+          clip.checkpointDirectory(), options.batchSize(), options.imageResample());
       var textEmb = Embeddings.compute(spark, rows, Embeddings.What.TEXT, clip.checkpointDirectory(),
-          options.batchSize());
+          options.batchSize(), options.imageResample());
       // Images by key; captions by (key, caption); both sorted so results do not depend on partitioning.
       var images = new TreeMap<String, float[]>();
       for (Row r : imageEmb.rows().collectAsList()) {
