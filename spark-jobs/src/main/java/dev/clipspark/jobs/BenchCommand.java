@@ -209,7 +209,7 @@ final class BenchCommand implements Runnable {
           : dev.clipspark.training.model.ModelConfigs.load(model == null ? "ViT-B-32" : model);
       dev.clipspark.training.nn.ParameterSet params = null;
       if (weights != null) {
-        var loaded = dev.clipspark.training.checkpoint.ModelWeights.load(weights, config,
+        var loaded = dev.clipspark.training.weights.ModelWeights.load(weights, config,
             org.nd4j.linalg.api.buffer.DataType.FLOAT, new org.apache.hadoop.conf.Configuration());
         config = loaded.model();
         params = loaded.parameters();

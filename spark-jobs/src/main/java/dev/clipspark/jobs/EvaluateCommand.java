@@ -6,6 +6,9 @@ import dev.clipspark.evaluation.Evaluation;
 import dev.clipspark.evaluation.Prompts;
 import dev.clipspark.evaluation.data.EvalData;
 import dev.clipspark.training.checkpoint.Checkpoints;
+import dev.clipspark.training.model.ModelConfigs;
+import dev.clipspark.training.tokenizer.TokenizerOptions;
+import dev.clipspark.training.weights.ModelWeights;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -30,10 +33,23 @@ import picocli.CommandLine.Option;
         "Writes OUT/report.json and OUT/report.html (plots). Settings: eval.* (conf/evaluation.conf)."})
 final class EvaluateCommand extends JobCommand {
 
-  @Option(names = "--checkpoint", paramLabel = "DIR",
-      description = "A training output directory (its newest checkpoint) or a checkpoints/step-N directory."
-          + " Not needed for --task linear-probe --features pixels.")
+  @Option(names = "--checkpoint", paramLabel = "DIR|FILE",
+      description = "A training output directory (its newest checkpoint), a checkpoints/step-N directory, or a"
+          + " released weights file (OpenAI's .pt, open_clip's .bin/.pt/.safetensors; written first as a checkpoint"
+          + " to OUT/model for the executors, with --tokenizer). Not needed for --task linear-probe --features"
+          + " pixels.")
   String checkpoint;
+
+  @Option(names = "--model", paramLabel = "NAME|FILE",
+      description = "With a weights file: its architecture (conf/models name or .conf file), checked against the"
+          + " file. Default: inferred from the tensor shapes as OpenAI's build_model does (attention heads as width"
+          + " / 64). A checkpoint brings its own.")
+  String model;
+
+  @Option(names = "--tokenizer", paramLabel = "FILE",
+      description = "With a weights file: its BPE merges (OpenAI's bpe_simple_vocab_16e6.txt.gz; default:"
+          + " tokenizer.merges), of tokenizer.vocab-size tokens. A checkpoint brings its own.")
+  String tokenizer;
 
   @Option(names = "--task", defaultValue = "zeroshot", paramLabel = "TASK",
       description = "zeroshot, linear-probe, retrieval or embed (default: ${DEFAULT-VALUE}).")
@@ -75,6 +91,9 @@ final class EvaluateCommand extends JobCommand {
 
   private EvalOptions options;
   private Evaluation.Request request;
+  /** A weights file's contents, written as a checkpoint under OUT/model when the job runs; null otherwise. */
+  private ModelWeights.Loaded weightsFile;
+  private TokenizerOptions tokenizerOptions;
 
   @Override
   void prepare(Settings settings) {
@@ -113,7 +132,28 @@ final class EvaluateCommand extends JobCommand {
       if (checkpoint == null) {
         throw new IllegalArgumentException("Cannot run --task " + task + " without --checkpoint DIR");
       }
-      resolved = Checkpoints.resolve(checkpoint, new Configuration());
+      Configuration conf = new Configuration();
+      if (isFile(checkpoint, conf)) {
+        tokenizerOptions = TokenizerOptions.from(settings);
+        if (tokenizer != null) {
+          tokenizerOptions = tokenizerOptions.withMerges(tokenizer);
+        }
+        if (tokenizerOptions.merges().isEmpty()) {
+          throw new IllegalArgumentException("Cannot evaluate the weights file " + checkpoint + " without a tokenizer:"
+              + " a weights file carries none; give --tokenizer FILE (OpenAI's bpe_simple_vocab_16e6.txt.gz, with"
+              + " tokenizer.vocab-size = 49408) or set tokenizer.merges");
+        }
+        Inputs.requireLocalExists("--tokenizer", tokenizerOptions.merges());
+        weightsFile = ModelWeights.load(checkpoint, model == null ? null : ModelConfigs.load(model),
+            org.nd4j.linalg.api.buffer.DataType.FLOAT, conf);
+        resolved = null; // written in run(), under OUT/model
+      } else {
+        resolved = Checkpoints.resolve(checkpoint, conf);
+        if (model != null || tokenizer != null) {
+          throw new IllegalArgumentException("Cannot use --model or --tokenizer with the checkpoint " + resolved
+              + ": a checkpoint brings its own; they are for a weights file");
+        }
+      }
     }
     // Template and class files are read now, so a typo stops the job before Spark starts.
     if (!"auto".equals(options.templates())) {
@@ -132,11 +172,27 @@ final class EvaluateCommand extends JobCommand {
 
   @Override
   int run(SparkSession spark) {
+    if (weightsFile != null) {
+      String dir = ModelWeights.saveAsCheckpoint(weightsFile, tokenizerOptions.merges(), tokenizerOptions.vocabSize(),
+          new Path(out, "model").toString(), spark.sparkContext().hadoopConfiguration());
+      weightsFile = null; // the executors read the checkpoint; let the driver's copy go
+      request = new Evaluation.Request(request.task(), dir, request.dataset(), request.trainDataset(), request.out(),
+          request.embed());
+    }
     Map<String, Object> report = Evaluation.run(spark, request, options);
     var printer = out();
     printer.println(summary(report));
     printer.flush();
     return 0;
+  }
+
+  private static boolean isFile(String location, Configuration conf) {
+    try {
+      Path p = new Path(location);
+      return p.getFileSystem(conf).getFileStatus(p).isFile();
+    } catch (java.io.IOException e) {
+      return false; // Checkpoints.resolve says what is wrong
+    }
   }
 
   @SuppressWarnings("unchecked")
