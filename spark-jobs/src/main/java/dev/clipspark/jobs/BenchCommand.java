@@ -170,10 +170,12 @@ final class BenchCommand implements Runnable {
   }
 
   @Command(name = "embed", mixinStandardHelpOptions = true,
-      description = {"Embedding at scale, as evaluate --task embed does it in each executor core: images per second",
-          "through the image tower in inference mode (and per core: matrix products use every core this JVM may",
-          "use, so run under 'taskset -c 0' for a one-core figure), images per second decoded and preprocessed",
-          "(512 px JPEG, OpenAI's bicubic resize and crop) on one thread, and captions per second."})
+      description = {"Embedding as evaluate --task embed does it in each executor core:",
+          "images per second through the image tower in inference mode, and per",
+          "core (matrix products use every core this JVM may use: run under",
+          "'taskset -c 0' for a one-core figure); images per second decoded and",
+          "preprocessed on one thread (512 px JPEG, OpenAI's bicubic resize and",
+          "crop); captions per second through the text tower."})
   static final class Embed implements Callable<Integer> {
     @Mixin Output output;
     @Mixin SettingsOptions settings;
@@ -214,7 +216,7 @@ final class BenchCommand implements Runnable {
         config = loaded.model();
         params = loaded.parameters();
       }
-      var r = dev.clipspark.training.model.EmbedBenchmark.run(config, params, batch, batches, warmup, threads);
+      var r = dev.clipspark.training.trainer.EmbedBenchmark.run(config, params, batch, batches, warmup, threads);
       var figures = new LinkedHashMap<String, Object>();
       figures.put("model", r.model());
       figures.put("batch", r.batch());
@@ -226,6 +228,8 @@ final class BenchCommand implements Runnable {
       figures.put("images_per_second_per_core", r.imagesPerSecondPerCore());
       figures.put("gflops_per_image", r.gflopsPerImage());
       figures.put("achieved_gflops", r.achievedGflops());
+      figures.put("gemm_gflops", r.gemmGflops());
+      figures.put("utilisation", r.utilisation());
       figures.put("preprocess_per_second_one_thread", r.preprocessPerSecond());
       figures.put("texts_per_second", r.textsPerSecond());
       return report(spec.commandLine().getOut(), "bench embed", figures, output.json);

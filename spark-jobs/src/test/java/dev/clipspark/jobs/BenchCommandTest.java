@@ -63,6 +63,8 @@ class BenchCommandTest {
         .isCloseTo(r.get("images_per_second").asDouble() / r.get("cores").asInt(),
             org.assertj.core.api.Assertions.within(1e-9));
     assertThat(r.get("preprocess_per_second_one_thread").asDouble()).isPositive();
+    assertThat(r.get("utilisation").asDouble()).isCloseTo(r.get("achieved_gflops").asDouble() / r.get("gemm_gflops").asDouble(),
+        org.assertj.core.api.Assertions.within(1e-9));
     assertThat(r.get("texts_per_second").asDouble()).isPositive();
     assertThat(run("bench", "embed", "--model", "tiny-vit", "--batch", "0")).isEqualTo(Main.USAGE);
     assertThat(err.toString()).contains("Cannot benchmark embedding with batch 0");

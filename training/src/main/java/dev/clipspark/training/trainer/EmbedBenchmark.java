@@ -1,9 +1,12 @@
-package dev.clipspark.training.model;
+package dev.clipspark.training.trainer;
 
 import dev.clipspark.dataset.image.ImageBenchmark;
 import dev.clipspark.training.data.ImagePreprocessor;
+import dev.clipspark.training.model.ClipModel;
+import dev.clipspark.training.model.ClipParameters;
+import dev.clipspark.training.model.ModelConfig;
+import dev.clipspark.training.model.ModelFlops;
 import dev.clipspark.training.nn.ParameterSet;
-import dev.clipspark.training.trainer.Backends;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Random;
@@ -36,13 +39,16 @@ public final class EmbedBenchmark {
    * @param imagesPerSecondPerCore imagesPerSecond / cores
    * @param gflopsPerImage matrix-product GFLOPs of one image's forward pass
    * @param achievedGflops image-tower GFLOP/s
+   * @param gemmGflops the single-precision GEMM rate this process measured
+   *     ({@link TrainBenchmark#gemmGflops}): what the machine gave it at the time
+   * @param utilisation achievedGflops / gemmGflops
    * @param preprocessPerSecond images decoded and preprocessed per second on one thread ({@value #SOURCE_SIDE}
    *     px JPEG sources)
    * @param textsPerSecond captions embedded per second (median batch)
    */
   public record Result(String model, int batch, int threads, int cores, int batches, double imageSeconds,
       double imagesPerSecond, double imagesPerSecondPerCore, double gflopsPerImage, double achievedGflops,
-      double preprocessPerSecond, double textsPerSecond) {}
+      double gemmGflops, double utilisation, double preprocessPerSecond, double textsPerSecond) {}
 
   private EmbedBenchmark() {}
 
@@ -93,8 +99,11 @@ public final class EmbedBenchmark {
     int cores = Runtime.getRuntime().availableProcessors();
     double perImage = ModelFlops.imageForward(config);
     double ips = batch / imageSeconds;
+    double achieved = perImage * ips / 1e9;
+    double gemm = TrainBenchmark.gemmGflops(threads);
     return new Result(config.name(), batch, Nd4j.getEnvironment().maxMasterThreads(), cores, batches, imageSeconds,
-        ips, ips / cores, perImage / 1e9, perImage * ips / 1e9, preprocessPerSecond, batch / median(textTimes));
+        ips, ips / cores, perImage / 1e9, achieved, gemm, achieved / gemm, preprocessPerSecond,
+        batch / median(textTimes));
   }
 
   private static double[] time(int batches, int warmup, Runnable pass) {
