@@ -8,7 +8,8 @@ import dev.clipspark.evaluation.data.EvalData;
 import dev.clipspark.training.checkpoint.Checkpoints;
 import dev.clipspark.training.model.ModelConfigs;
 import dev.clipspark.training.tokenizer.TokenizerOptions;
-import dev.clipspark.training.weights.ModelWeights;
+import dev.clipspark.training.weights.ExternalWeights;
+import dev.clipspark.training.weights.ImportedWeights;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -23,33 +24,35 @@ import picocli.CommandLine.Option;
     name = "evaluate",
     mixinStandardHelpOptions = true,
     description = {
-        "Evaluates a CLIP checkpoint on a dataset, embedding images and texts in Spark executors:",
-        "  zeroshot      zero-shot classification with prompt ensembling (top-1, top-k, mean per-class recall,",
-        "                per-class accuracy, confusion matrix)",
-        "  linear-probe  logistic regression (Spark MLlib, L-BFGS) on frozen features, L2 strength chosen on a",
-        "                validation part of the train split",
-        "  retrieval     image-to-text and text-to-image recall@1/5/10 and median rank on captions",
-        "  embed         image and/or text embeddings with their keys to OUT/embeddings (Parquet)",
+        "Evaluates a CLIP checkpoint on a dataset, embedding images and texts in Spark executors.",
+        "Tasks (--task):",
+        "- zeroshot: zero-shot classification with prompt ensembling (top-1, top-k, mean per-class recall,"
+            + " per-class accuracy, confusion matrix).",
+        "- linear-probe: logistic regression (Spark MLlib, L-BFGS) on frozen features, L2 strength chosen on a"
+            + " validation part of the train split.",
+        "- retrieval: image-to-text and text-to-image recall@1/5/10 and median rank on captions.",
+        "- embed: image and/or text embeddings with their keys to OUT/embeddings (Parquet).",
         "Writes OUT/report.json and OUT/report.html (plots). Settings: eval.* (conf/evaluation.conf)."})
 final class EvaluateCommand extends JobCommand {
 
+  /** Folder under {@code --out} that a weights file given as {@code --checkpoint} is imported into. */
+  static final String IMPORTED = "imported-weights";
+
   @Option(names = "--checkpoint", paramLabel = "DIR|FILE",
       description = "A training output directory (its newest checkpoint), a checkpoints/step-N directory, or a"
-          + " released weights file (OpenAI's .pt, open_clip's .bin/.pt/.safetensors; written first as a checkpoint"
-          + " to OUT/model for the executors, with --tokenizer). Not needed for --task linear-probe --features"
-          + " pixels.")
+          + " local released weights file (OpenAI's .pt, open_clip's .bin/.pt/.safetensors; imported first into"
+          + " OUT/imported-weights, see import-weights). Not needed for --task linear-probe --features pixels.")
   String checkpoint;
 
-  @Option(names = "--model", paramLabel = "NAME|FILE",
-      description = "With a weights file: its architecture (conf/models name or .conf file), checked against the"
-          + " file. Default: inferred from the tensor shapes as OpenAI's build_model does (attention heads as width"
-          + " / 64). A checkpoint brings its own.")
-  String model;
-
   @Option(names = "--tokenizer", paramLabel = "FILE",
-      description = "With a weights file: its BPE merges (OpenAI's bpe_simple_vocab_16e6.txt.gz; default:"
-          + " tokenizer.merges), of tokenizer.vocab-size tokens. A checkpoint brings its own.")
+      description = "With a weights file as --checkpoint: the merges file its model was trained with (OpenAI's"
+          + " bpe_simple_vocab_16e6.txt.gz). Default: the tokenizer.merges setting.")
   String tokenizer;
+
+  @Option(names = "--model", paramLabel = "NAME|FILE",
+      description = "With a weights file as --checkpoint: the architecture it must match (default: inferred from"
+          + " its shapes).")
+  String model;
 
   @Option(names = "--task", defaultValue = "zeroshot", paramLabel = "TASK",
       description = "zeroshot, linear-probe, retrieval or embed (default: ${DEFAULT-VALUE}).")
@@ -91,9 +94,6 @@ final class EvaluateCommand extends JobCommand {
 
   private EvalOptions options;
   private Evaluation.Request request;
-  /** A weights file's contents, written as a checkpoint under OUT/model when the job runs; null otherwise. */
-  private ModelWeights.Loaded weightsFile;
-  private TokenizerOptions tokenizerOptions;
 
   @Override
   void prepare(Settings settings) {
@@ -132,28 +132,11 @@ final class EvaluateCommand extends JobCommand {
       if (checkpoint == null) {
         throw new IllegalArgumentException("Cannot run --task " + task + " without --checkpoint DIR");
       }
-      Configuration conf = new Configuration();
-      if (isFile(checkpoint, conf)) {
-        tokenizerOptions = TokenizerOptions.from(settings);
-        if (tokenizer != null) {
-          tokenizerOptions = tokenizerOptions.withMerges(tokenizer);
-        }
-        if (tokenizerOptions.merges().isEmpty()) {
-          throw new IllegalArgumentException("Cannot evaluate the weights file " + checkpoint + " without a tokenizer:"
-              + " a weights file carries none; give --tokenizer FILE (OpenAI's bpe_simple_vocab_16e6.txt.gz, with"
-              + " tokenizer.vocab-size = 49408) or set tokenizer.merges");
-        }
-        Inputs.requireLocalExists("--tokenizer", tokenizerOptions.merges());
-        weightsFile = ModelWeights.load(checkpoint, model == null ? null : ModelConfigs.load(model),
-            org.nd4j.linalg.api.buffer.DataType.FLOAT, conf);
-        resolved = null; // written in run(), under OUT/model
-      } else {
-        resolved = Checkpoints.resolve(checkpoint, conf);
-        if (model != null || tokenizer != null) {
-          throw new IllegalArgumentException("Cannot use --model or --tokenizer with the checkpoint " + resolved
-              + ": a checkpoint brings its own; they are for a weights file");
-        }
-      }
+      resolved = ExternalWeights.isWeightsFile(java.nio.file.Path.of(checkpoint))
+          ? importWeights(settings)
+          : Checkpoints.resolve(checkpoint, new Configuration());
+    } else if (tokenizer != null || model != null) {
+      throw new IllegalArgumentException("Cannot use --tokenizer or --model without a weights file as --checkpoint");
     }
     // Template and class files are read now, so a typo stops the job before Spark starts.
     if (!"auto".equals(options.templates())) {
@@ -170,29 +153,31 @@ final class EvaluateCommand extends JobCommand {
     request = new Evaluation.Request(t, resolved, spec, trainSpec, out, embed);
   }
 
+  /** Imports the weights file {@code --checkpoint} into {@code OUT/imported-weights}; returns its checkpoint. */
+  private String importWeights(Settings settings) {
+    String merges = tokenizer != null ? tokenizer : TokenizerOptions.from(settings).merges();
+    if (merges == null || merges.isEmpty()) {
+      throw new IllegalArgumentException("Cannot evaluate the weights file " + checkpoint + " without its tokenizer:"
+          + " give --tokenizer FILE (OpenAI's bpe_simple_vocab_16e6.txt.gz) or set " + TokenizerOptions.MERGES);
+    }
+    Inputs.requireLocalExists("--tokenizer", merges);
+    var conf = new Configuration();
+    ImportedWeights w = ExternalWeights.read(java.nio.file.Path.of(checkpoint),
+        model == null ? null : ModelConfigs.load(model));
+    var dir = ExternalWeights.saveCheckpoint(w, merges, new Path(out, IMPORTED).toString(), conf);
+    var printer = out();
+    printer.println(ImportWeightsCommand.summary(w, dir.toString()));
+    printer.flush();
+    return Checkpoints.resolve(dir.toString(), conf);
+  }
+
   @Override
   int run(SparkSession spark) {
-    if (weightsFile != null) {
-      String dir = ModelWeights.saveAsCheckpoint(weightsFile, tokenizerOptions.merges(), tokenizerOptions.vocabSize(),
-          new Path(out, "model").toString(), spark.sparkContext().hadoopConfiguration());
-      weightsFile = null; // the executors read the checkpoint; let the driver's copy go
-      request = new Evaluation.Request(request.task(), dir, request.dataset(), request.trainDataset(), request.out(),
-          request.embed());
-    }
     Map<String, Object> report = Evaluation.run(spark, request, options);
     var printer = out();
     printer.println(summary(report));
     printer.flush();
     return 0;
-  }
-
-  private static boolean isFile(String location, Configuration conf) {
-    try {
-      Path p = new Path(location);
-      return p.getFileSystem(conf).getFileStatus(p).isFile();
-    } catch (java.io.IOException e) {
-      return false; // Checkpoints.resolve says what is wrong
-    }
   }
 
   @SuppressWarnings("unchecked")

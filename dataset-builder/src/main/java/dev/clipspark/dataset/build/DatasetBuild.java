@@ -176,7 +176,7 @@ public final class DatasetBuild {
           .persist(StorageLevel.MEMORY_AND_DISK_SER());
       long admittedCount = admitted.count();
       long overCap = (unique - unmatched) - admittedCount;
-      LOG.info("{} unique images, {} matched no query, {} over their queries' caps, {} admitted",
+      LOG.debug("{} unique images, {} matched no query, {} over their queries' caps, {} admitted",
           unique, unmatched, overCap, admittedCount);
 
       Map<String, Long> rejected = counts.rejected();
@@ -201,7 +201,7 @@ public final class DatasetBuild {
       if (!options.keepWork()) {
         fs.delete(work, true);
       }
-      LOG.info("Wrote {} rows in {} shards to {}", admittedCount, shards.size(), out);
+      LOG.debug("Wrote {} rows in {} shards to {}", admittedCount, shards.size(), out);
       return new Result(manifest, stats, false);
     }
 

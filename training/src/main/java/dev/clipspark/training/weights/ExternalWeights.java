@@ -8,6 +8,7 @@ import dev.clipspark.training.model.ModelConfig;
 import dev.clipspark.training.model.ModelConfigs;
 import dev.clipspark.training.model.ParameterSpec;
 import dev.clipspark.training.nn.ParameterSet;
+import dev.clipspark.training.tokenizer.ClipTokenizer;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -125,13 +126,24 @@ public final class ExternalWeights {
   /**
    * Writes {@code imported} as an ordinary ClipSpark checkpoint (step 0, no optimiser state) under
    * {@code outDir/checkpoints/}, with {@code tokenizerMerges} (OpenAI's {@code bpe_simple_vocab_16e6.txt.gz} or a
-   * learned merges file) copied into it. The save is atomic: on any error nothing is left behind.
+   * learned merges file) copied into it. The tokenizer is loaded first and must provide the model's vocabulary
+   * ({@code text.vocab_size} tokens), which the checkpoint records as {@code tokenizer_vocab_size}, as training
+   * does. The save is atomic: on any error nothing is left behind.
    *
    * @return the checkpoint's directory
+   * @throws IllegalArgumentException if the merges file cannot be read or has too few merges for the vocabulary
    */
   public static org.apache.hadoop.fs.Path saveCheckpoint(ImportedWeights imported, String tokenizerMerges,
       String outDir, Configuration conf) {
+    int vocab = imported.model().text().vocabSize();
+    try {
+      ClipTokenizer.load(tokenizerMerges, vocab, conf);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException("Cannot use the tokenizer " + tokenizerMerges + " with model "
+          + imported.model().name() + " (text.vocab_size " + vocab + "): " + e.getMessage(), e);
+    }
     var state = new LinkedHashMap<String, Object>();
+    state.put("tokenizer_vocab_size", (long) vocab);
     state.put("imported_from", String.valueOf(imported.source()));
     state.put("imported_format", imported.format());
     return Checkpoints.save(outDir, new Checkpoint(0, state, imported.model(), tokenizerMerges,
@@ -158,8 +170,10 @@ public final class ExternalWeights {
     Path tmp = null;
     try {
       Files.createDirectories(dir);
-      tmp = Files.createTempFile(dir, "." + target.getFileName() + "-", ".tmp");
-      try (OutputStream os = new java.io.BufferedOutputStream(Files.newOutputStream(tmp), 1 << 20)) {
+      // A fresh name in the target's folder, created with the process's usual permissions (umask).
+      tmp = dir.resolve("." + target.getFileName() + "-" + java.util.UUID.randomUUID() + ".tmp");
+      try (OutputStream os = new java.io.BufferedOutputStream(Files.newOutputStream(tmp,
+          java.nio.file.StandardOpenOption.CREATE_NEW, java.nio.file.StandardOpenOption.WRITE), 1 << 20)) {
         if (f.equals(SAFETENSORS)) {
           Safetensors.write(tensors, os);
         } else {

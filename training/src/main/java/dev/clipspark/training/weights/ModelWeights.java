@@ -1,6 +1,5 @@
 package dev.clipspark.training.weights;
 
-import dev.clipspark.training.checkpoint.Checkpoint;
 import dev.clipspark.training.checkpoint.Checkpoints;
 import dev.clipspark.training.checkpoint.LoadedCheckpoint;
 import dev.clipspark.training.model.ModelConfig;
@@ -9,7 +8,6 @@ import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
-import java.util.LinkedHashMap;
 import java.util.Objects;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
@@ -18,8 +16,8 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * The one place that turns a location given for a model's weights ({@code train --init}, {@code evaluate
- * --checkpoint}, {@code bench embed}) into a model and its parameters: a ClipSpark checkpoint, as a {@code step-*}
+ * The one place that turns a location given for a model's weights ({@code train --init}, {@code bench embed})
+ * into a model and its parameters, in memory: a ClipSpark checkpoint, as a {@code step-*}
  * directory or a training output directory (its newest complete checkpoint, {@link Checkpoints#resolve}), or a
  * released weights file read by {@link ExternalWeights#read} (OpenAI's TorchScript archives, PyTorch zip archives
  * of state dicts, safetensors). A file on another file system (e.g. {@code hdfs:}) is copied to a local temporary
@@ -86,22 +84,6 @@ public final class ModelWeights {
       params = cast;
     }
     return new Loaded(location, imported.model(), params, null, 0, 0);
-  }
-
-  /**
-   * Writes {@code weights} as an ordinary, model-only ClipSpark checkpoint (step 0, no optimiser state) under
-   * {@code outDir/checkpoints/}, with the tokenizer {@code merges} of {@code vocabSize} tokens copied into it, so
-   * that Spark executors read it as they read any checkpoint. Atomic: a failed save leaves nothing that loads.
-   *
-   * @return the checkpoint's directory
-   */
-  public static String saveAsCheckpoint(Loaded weights, String merges, int vocabSize, String outDir,
-      Configuration conf) {
-    var state = new LinkedHashMap<String, Object>();
-    state.put("imported_from", weights.source());
-    state.put("tokenizer_vocab_size", vocabSize);
-    return Checkpoints.save(outDir, new Checkpoint(0, state, weights.model(), merges, weights.parameters(), null), conf)
-        .toString();
   }
 
   private static ImportedWeights readFile(Path path, ModelConfig expected, Configuration conf) {

@@ -80,7 +80,8 @@ final class SafeUnpickler {
       return reader.run();
     } catch (java.nio.BufferUnderflowException | IndexOutOfBoundsException e) {
       throw new WeightsException("Cannot read " + origin + ": the pickle ends early (a truncated or damaged file)", e);
-    } catch (ClassCastException | ArithmeticException | IllegalArgumentException e) {
+    } catch (ClassCastException | ArithmeticException | IllegalArgumentException | NullPointerException
+        | NegativeArraySizeException | UnsupportedOperationException e) {
       if (e instanceof WeightsException w) {
         throw w;
       }
@@ -253,7 +254,14 @@ final class SafeUnpickler {
         if (!(args.get(0) instanceof StorageRef storage)) {
           throw fail(g.qualified() + " is given " + describe(args.get(0)) + " instead of a storage");
         }
-        return new Tensor(storage, number(args.get(1)), longs(args.get(2)), longs(args.get(3)));
+        long[] size = longs(args.get(2));
+        long[] stride = longs(args.get(3));
+        long offset = number(args.get(1));
+        if (size.length != stride.length || offset < 0 || java.util.Arrays.stream(size).anyMatch(d -> d < 0)) {
+          throw fail(String.format("a tensor of storage %s has size %s, stride %s and offset %d, which do not fit "
+              + "together", storage.key(), java.util.Arrays.toString(size), java.util.Arrays.toString(stride), offset));
+        }
+        return new Tensor(storage, offset, size, stride);
       }
       case "torch._utils._rebuild_parameter" -> {
         return args.get(0);

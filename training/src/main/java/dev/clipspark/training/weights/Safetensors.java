@@ -83,7 +83,7 @@ final class Safetensors {
   }
 
   private static StoredTensor tensor(Path file, String name, JsonNode node, long dataStart, long dataSize) {
-    String what = "tensor " + name + " of " + file;
+    String what = file + ": tensor " + name;
     TensorType type = TensorType.ofSafetensors(node.path("dtype").asText());
     if (type == null) {
       throw new WeightsException(String.format("Cannot read %s: dtype '%s' is not supported (supported: %s)", what,

@@ -70,6 +70,22 @@ final class TorchArchive implements AutoCloseable {
       throw new WeightsException("Cannot read " + file + ": it is a zip file without a DIR/data.pkl record, so "
           + "not a PyTorch archive (torch.save or torch.jit.save)");
     }
+    ZipEntry byteorder = zip.getEntry(prefix + "/byteorder");
+    if (byteorder != null) {
+      String order;
+      try (InputStream in = zip.getInputStream(byteorder)) {
+        order = new String(in.readNBytes(16), java.nio.charset.StandardCharsets.US_ASCII).trim();
+      } catch (IOException e) {
+        closeQuietly(zip);
+        throw new WeightsException("Cannot read " + file + ": its byteorder record cannot be read (" + e.getMessage()
+            + ")", e);
+      }
+      if (!order.equals("little")) {
+        closeQuietly(zip);
+        throw new WeightsException("Cannot read " + file + ": its tensors are stored " + order + "-endian; only "
+            + "little-endian archives (every x86 and ARM machine's) are read");
+      }
+    }
     return new TorchArchive(file, zip, prefix);
   }
 
@@ -167,7 +183,7 @@ final class TorchArchive implements AutoCloseable {
   }
 
   private StoredTensor stored(String name, Tensor t) {
-    String what = "tensor " + name + " of " + file;
+    String what = file + ": tensor " + name;
     return new StoredTensor() {
       @Override
       public TensorType type() {

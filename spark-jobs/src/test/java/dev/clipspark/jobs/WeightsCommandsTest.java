@@ -1,0 +1,151 @@
+package dev.clipspark.jobs;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.clipspark.training.checkpoint.Checkpoints;
+import dev.clipspark.training.checkpoint.LoadedCheckpoint;
+import dev.clipspark.training.model.ClipParameters;
+import dev.clipspark.training.model.ModelConfig;
+import dev.clipspark.training.model.TextConfig;
+import dev.clipspark.training.model.VisionConfig;
+import dev.clipspark.training.nn.ParameterSet;
+import dev.clipspark.training.weights.ExternalWeights;
+import dev.clipspark.training.weights.ImportedWeights;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import javax.imageio.ImageIO;
+import org.apache.hadoop.conf.Configuration;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * {@code clip import-weights}, {@code clip export-weights} and {@code clip evaluate --checkpoint FILE} on a weights
+ * file written as PyTorch would (the readers themselves are checked against PyTorch in the training module).
+ */
+class WeightsCommandsTest {
+
+  /** A tiny ViT CLIP with a 519-token vocabulary (5 merges) and OpenAI's 64-wide heads, so shapes infer it. */
+  static final ModelConfig MODEL = new ModelConfig("weights-test", 16, VisionConfig.vit(16, 1, 64, 8, 64),
+      new TextConfig(12, 519, 64, 1, 1));
+
+  @TempDir static Path dir;
+  static Path weights;
+  static Path merges;
+  static ParameterSet parameters;
+
+  private final StringWriter out = new StringWriter();
+  private final StringWriter err = new StringWriter();
+
+  @BeforeAll
+  static void writeWeights() throws IOException {
+    parameters = ClipParameters.initialize(MODEL, 7, DataType.FLOAT);
+    weights = dir.resolve("open_clip_pytorch_model.bin");
+    ExternalWeights.write(MODEL, parameters, weights, ExternalWeights.PYTORCH);
+    merges = dir.resolve("merges.txt");
+    Files.writeString(merges, "#version: 0.2\nc a\nd o\nca t</w>\ndo g</w>\ne r\n");
+  }
+
+  private int run(String... args) {
+    var cl = Main.commandLine();
+    cl.setOut(new PrintWriter(out, true));
+    cl.setErr(new PrintWriter(err, true));
+    return cl.execute(args);
+  }
+
+  @Test
+  void importWritesAnOrdinaryCheckpointAndExportGivesTheWeightsBack() {
+    Path run = dir.resolve("imported");
+    assertThat(run("import-weights", "--from", weights.toString(), "--out", run.toString(), "--tokenizer",
+        merges.toString())).as(err.toString()).isZero();
+    assertThat(out.toString()).contains("Imported " + weights + " (pytorch) as model open_clip_pytorch_model: "
+        + ClipParameters.specs(MODEL).size() + " parameter tensors");
+
+    var conf = new Configuration();
+    LoadedCheckpoint c = Checkpoints.loadModel(Checkpoints.resolve(run.toString(), conf), null, conf);
+    assertThat(c.step()).isZero();
+    assertThat(c.model().text()).isEqualTo(MODEL.text());
+    assertThat(c.model().vision()).isEqualTo(MODEL.vision());
+    assertSameValues(parameters, c.parameters());
+
+    for (String format : ExternalWeights.EXPORT_FORMATS) {
+      Path exported = dir.resolve("exported-" + format);
+      assertThat(run("export-weights", "--checkpoint", run.toString(), "--format", format, "--out",
+          exported.toString())).as(err.toString()).isZero();
+      ImportedWeights back = ExternalWeights.read(exported, MODEL);
+      assertThat(back.format()).isEqualTo(format);
+      assertSameValues(parameters, back.parameters());
+    }
+    assertThat(out.toString()).contains("open_clip: register the architecture of model open_clip_pytorch_model");
+  }
+
+  @Test
+  void aDamagedFileOrAWrongModelIsRefusedAndLeavesNoCheckpoint() throws IOException {
+    byte[] whole = Files.readAllBytes(weights);
+    Path truncated = dir.resolve("truncated.bin");
+    Files.write(truncated, Arrays.copyOf(whole, whole.length / 2));
+    Path run = dir.resolve("refused");
+    assertThat(run("import-weights", "--from", truncated.toString(), "--out", run.toString(), "--tokenizer",
+        merges.toString())).isEqualTo(Main.USAGE);
+    assertThat(err.toString()).contains("clip import-weights: Cannot read " + truncated
+        + ": it starts like a PyTorch zip archive but is not a complete one");
+    assertThat(run).doesNotExist();
+
+    assertThat(run("import-weights", "--from", weights.toString(), "--out", run.toString(), "--tokenizer",
+        merges.toString(), "--model", "tiny-vit")).isEqualTo(Main.USAGE);
+    assertThat(err.toString()).contains("as model tiny-vit (given)")
+        .contains("visual.positional_embedding is [5, 64] in the file, [17, 64] in the model");
+    assertThat(run).doesNotExist();
+
+    assertThat(run("export-weights", "--checkpoint", run.toString(), "--format", "onnx", "--out", "x"))
+        .isEqualTo(Main.USAGE);
+    assertThat(err.toString()).contains("Cannot export to --format onnx: allowed are safetensors, pytorch");
+  }
+
+  @Test
+  void evaluateTakesAWeightsFileDirectly() throws IOException {
+    Path data = dir.resolve("pets");
+    for (String cls : new String[] {"cat", "dog"}) {
+      Files.createDirectories(data.resolve(cls));
+      for (int i = 0; i < 3; i++) {
+        var img = new BufferedImage(20, 24, BufferedImage.TYPE_INT_RGB);
+        img.setRGB(i, i, cls.equals("cat") ? 0xff8800 : 0x0088ff);
+        ImageIO.write(img, "png", data.resolve(cls).resolve(i + ".png").toFile());
+      }
+    }
+    Path report = dir.resolve("eval");
+    assertThat(run("evaluate", "--checkpoint", weights.toString(), "--tokenizer", merges.toString(), "--dataset",
+        "folder:" + data, "--task", "zeroshot", "--templates", "default", "--out", report.toString(), "--master",
+        "local[1]")).as(err.toString()).isZero();
+    assertThat(out.toString()).contains("Imported " + weights)
+        .contains("Evaluated open_clip_pytorch_model (step 0) on folder:" + data + ": zeroshot, 6 rows");
+    var json = new ObjectMapper().readTree(report.resolve("report.json").toFile());
+    assertThat(json.path("zeroshot").path("samples").asLong()).isEqualTo(6);
+    assertThat(report.resolve(EvaluateCommand.IMPORTED).resolve(Checkpoints.CHECKPOINTS_DIR)).isDirectory();
+  }
+
+  @Test
+  void evaluateOfAWeightsFileNeedsItsTokenizer() {
+    assertThat(run("evaluate", "--checkpoint", weights.toString(), "--dataset", "folder:" + dir, "--out",
+        dir.resolve("x").toString())).isEqualTo(Main.USAGE);
+    assertThat(err.toString()).contains("Cannot evaluate the weights file " + weights + " without its tokenizer");
+  }
+
+  private static void assertSameValues(ParameterSet expected, ParameterSet actual) {
+    assertThat(actual.names()).containsExactlyElementsOf(expected.names());
+    for (String n : expected.names()) {
+      INDArray a = expected.value(n);
+      INDArray b = actual.value(n);
+      assertThat(b.shape()).as(n).isEqualTo(a.shape());
+      assertThat(b.dup('c').data().asFloat()).as(n).isEqualTo(a.dup('c').data().asFloat());
+    }
+  }
+}
