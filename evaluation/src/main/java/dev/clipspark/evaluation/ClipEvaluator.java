@@ -44,12 +44,12 @@ public final class ClipEvaluator {
   private final ClipTokenizer tokenizer;
   private final ImagePreprocessor preprocessor;
 
-  private ClipEvaluator(LoadedCheckpoint checkpoint, ClipTokenizer tokenizer) {
+  private ClipEvaluator(LoadedCheckpoint checkpoint, ClipTokenizer tokenizer, ImagePreprocessor.Resample resample) {
     this.checkpoint = checkpoint;
     this.model = ClipModel.create(checkpoint.model(), checkpoint.parameters());
     this.model.setTraining(false);
     this.tokenizer = tokenizer;
-    this.preprocessor = ImagePreprocessor.eval(checkpoint.model().vision().imageSize());
+    this.preprocessor = ImagePreprocessor.eval(checkpoint.model().vision().imageSize(), resample);
   }
 
   /** {@link #load(String, Configuration)} with the default Hadoop configuration. */
@@ -59,7 +59,8 @@ public final class ClipEvaluator {
 
   /**
    * Loads the checkpoint at {@code location}: a {@code step-*} checkpoint directory, or a training output
-   * directory (its newest complete checkpoint). Local paths or Hadoop URIs.
+   * directory (its newest complete checkpoint). Local paths or Hadoop URIs. Images are preprocessed as
+   * OpenAI's {@code preprocess} does ({@link ImagePreprocessor.Resample#BICUBIC}; see {@link #withResample}).
    *
    * @throws IllegalArgumentException when there is no complete checkpoint there
    */
@@ -72,7 +73,17 @@ public final class ClipEvaluator {
           + ": its state.json has no tokenizer_vocab_size");
     }
     ClipTokenizer tokenizer = ClipTokenizer.load(loaded.tokenizerMerges(), n.intValue(), conf);
-    return new ClipEvaluator(loaded, tokenizer);
+    return new ClipEvaluator(loaded, tokenizer, ImagePreprocessor.Resample.BICUBIC);
+  }
+
+  /** This model with images resampled by {@code resample} ({@code eval.image.resample}); shares the parameters. */
+  public ClipEvaluator withResample(ImagePreprocessor.Resample resample) {
+    return new ClipEvaluator(checkpoint, tokenizer, resample);
+  }
+
+  /** How images are resampled before embedding. */
+  public ImagePreprocessor.Resample resample() {
+    return preprocessor.resample();
   }
 
   /**
@@ -80,10 +91,10 @@ public final class ClipEvaluator {
    * once per JVM (Spark tasks call this, so each executor loads the model once); each thread gets its own model
    * object over the same parameters, so concurrent tasks of an executor do not share layer state.
    */
-  public static ClipEvaluator cached(String checkpointDir, Configuration conf) {
-    return PER_THREAD.get().computeIfAbsent(checkpointDir, d -> {
-      ClipEvaluator shared = SHARED.computeIfAbsent(d, x -> load(x, conf));
-      return new ClipEvaluator(shared.checkpoint, shared.tokenizer);
+  public static ClipEvaluator cached(String checkpointDir, ImagePreprocessor.Resample resample, Configuration conf) {
+    return PER_THREAD.get().computeIfAbsent(checkpointDir + "#" + resample, k -> {
+      ClipEvaluator shared = SHARED.computeIfAbsent(checkpointDir, x -> load(x, conf));
+      return new ClipEvaluator(shared.checkpoint, shared.tokenizer, resample);
     });
   }
 
@@ -122,7 +133,7 @@ public final class ClipEvaluator {
     return model.logitScale();
   }
 
-  /** CLIP's evaluation transform of one encoded image: {@code 3 * S * S} normalised floats. */
+  /** The evaluation transform ({@link #resample()}) of one encoded image: {@code 3 * S * S} normalised floats. */
   public float[] preprocess(byte[] encoded) {
     return preprocessor.apply(encoded, null);
   }

@@ -2,6 +2,7 @@ package dev.clipspark.evaluation;
 
 import dev.clipspark.dataset.source.HadoopConf;
 import dev.clipspark.training.device.TaskGpus;
+import dev.clipspark.training.data.ImagePreprocessor;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
@@ -71,8 +72,10 @@ public final class Embeddings {
    *
    * @param checkpointDir a resolved checkpoint directory (ignored for {@link What#PIXELS})
    * @param batch rows embedded at once per task
+   * @param resample how images are resampled ({@code eval.image.resample})
    */
-  public static Result compute(SparkSession spark, Dataset<Row> rows, What what, String checkpointDir, int batch) {
+  public static Result compute(SparkSession spark, Dataset<Row> rows, What what, String checkpointDir, int batch,
+      ImagePreprocessor.Resample resample) {
     if (batch < 1) {
       throw new IllegalArgumentException("Cannot embed in batches of " + batch + ": must be at least 1");
     }
@@ -80,7 +83,7 @@ public final class Embeddings {
     HadoopConf conf = HadoopConf.of(spark.sparkContext().hadoopConfiguration());
     JavaRDD<Row> out = rows.javaRDD().mapPartitions(it -> {
       TaskGpus.bind("embeddings");
-      return new BatchIterator(it, what, checkpointDir, conf, batch, skipped);
+      return new BatchIterator(it, what, checkpointDir, resample, conf, batch, skipped);
     });
     Dataset<Row> result = spark.createDataFrame(out, SCHEMA).persist(StorageLevel.MEMORY_AND_DISK());
     long count = result.count();
@@ -92,6 +95,7 @@ public final class Embeddings {
     private final Iterator<Row> in;
     private final What what;
     private final String checkpointDir;
+    private final ImagePreprocessor.Resample resample;
     private final HadoopConf conf;
     private final int batch;
     private final LongAccumulator skipped;
@@ -99,11 +103,12 @@ public final class Embeddings {
     private int[] pixelShape;
     private int logged;
 
-    BatchIterator(Iterator<Row> in, What what, String checkpointDir, HadoopConf conf, int batch,
-        LongAccumulator skipped) {
+    BatchIterator(Iterator<Row> in, What what, String checkpointDir, ImagePreprocessor.Resample resample,
+        HadoopConf conf, int batch, LongAccumulator skipped) {
       this.in = in;
       this.what = what;
       this.checkpointDir = checkpointDir;
+      this.resample = resample;
       this.conf = conf;
       this.batch = batch;
       this.skipped = skipped;
@@ -138,7 +143,7 @@ public final class Embeddings {
       var out = new ArrayList<Row>(rows.size());
       switch (what) {
         case IMAGE -> {
-          ClipEvaluator clip = ClipEvaluator.cached(checkpointDir, conf.get());
+          ClipEvaluator clip = ClipEvaluator.cached(checkpointDir, resample, conf.get());
           var pixels = new ArrayList<float[]>(rows.size());
           for (Row r : rows) {
             byte[] image = r.isNullAt(1) ? null : (byte[]) r.get(1);
@@ -155,7 +160,7 @@ public final class Embeddings {
           }
         }
         case TEXT -> {
-          ClipEvaluator clip = ClipEvaluator.cached(checkpointDir, conf.get());
+          ClipEvaluator clip = ClipEvaluator.cached(checkpointDir, resample, conf.get());
           var texts = new ArrayList<String>(rows.size());
           for (Row r : rows) {
             if (r.isNullAt(3) || r.getString(3).isBlank()) {

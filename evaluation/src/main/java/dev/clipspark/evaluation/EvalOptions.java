@@ -3,6 +3,7 @@ package dev.clipspark.evaluation;
 import dev.clipspark.dataset.config.ConfigValueException;
 import dev.clipspark.dataset.config.Settings;
 import dev.clipspark.evaluation.data.EvalData;
+import dev.clipspark.training.data.ImagePreprocessor;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -29,11 +30,13 @@ import java.util.Locale;
  * @param dedupeCaptions retrieval ranks distinct captions and distinct images (true), or every row (false, the
  *     per-row protocol of CLIP_benchmark); see {@link RetrievalEvaluation}
  * @param table column names of table: datasets
+ * @param imageResample how images are resized before embedding: bicubic (OpenAI's {@code preprocess}) or area
  */
 public record EvalOptions(int batchSize, int partitions, long maxRows, String classes, String templates,
     boolean compareSingleTemplate, String singleTemplate, int topK, Embeddings.What probeFeatures,
     double validationFraction, long probeSeed, List<Double> regParams, int maxIterations, double tolerance,
-    int retrievalExamples, boolean dedupeCaptions, EvalData.TableColumns table) {
+    int retrievalExamples, boolean dedupeCaptions, EvalData.TableColumns table,
+    ImagePreprocessor.Resample imageResample) {
 
   /** Key of {@link #batchSize}. */
   public static final String BATCH_SIZE = "eval.batch-size";
@@ -70,6 +73,14 @@ public record EvalOptions(int batchSize, int partitions, long maxRows, String cl
   /** Default of {@link #DEDUPE_CAPTIONS} (as in {@code reference.conf}). */
   public static final boolean DEDUPE_CAPTIONS_DEFAULT = true;
 
+  /** Key of {@link #imageResample}. */
+  public static final String IMAGE_RESAMPLE = "eval.image.resample";
+  /**
+   * Default of {@link #IMAGE_RESAMPLE}: bicubic, the transform OpenAI's and open_clip's released weights were
+   * trained and evaluated with.
+   */
+  public static final ImagePreprocessor.Resample IMAGE_RESAMPLE_DEFAULT = ImagePreprocessor.Resample.BICUBIC;
+
   /** Reads and checks every {@code eval.*} key. */
   public static EvalOptions from(Settings s) {
     String single = s.nonEmptyString(SINGLE_TEMPLATE);
@@ -101,7 +112,8 @@ public record EvalOptions(int batchSize, int partitions, long maxRows, String cl
         s.bool(COMPARE_SINGLE), single, s.intIn(TOP_K, 1, 1000), what,
         s.doubleIn(VALIDATION_FRACTION, 0.01, 0.5), s.longIn(PROBE_SEED, Long.MIN_VALUE, Long.MAX_VALUE),
         List.copyOf(regs), s.intIn(MAX_ITERATIONS, 1, 100_000), s.doubleIn(TOLERANCE, 0, 1),
-        s.intIn(RETRIEVAL_EXAMPLES, 0, 100), s.bool(DEDUPE_CAPTIONS), table);
+        s.intIn(RETRIEVAL_EXAMPLES, 0, 100), s.bool(DEDUPE_CAPTIONS), table,
+        s.enumOf(IMAGE_RESAMPLE, ImagePreprocessor.Resample.class));
   }
 
   /** The reading options of {@link EvalData}. */
@@ -113,27 +125,27 @@ public record EvalOptions(int batchSize, int partitions, long maxRows, String cl
   public EvalOptions withTemplates(String t) {
     return new EvalOptions(batchSize, partitions, maxRows, classes, t, compareSingleTemplate, singleTemplate, topK,
         probeFeatures, validationFraction, probeSeed, regParams, maxIterations, tolerance, retrievalExamples,
-        dedupeCaptions, table);
+        dedupeCaptions, table, imageResample);
   }
 
   /** A copy with other classes. */
   public EvalOptions withClasses(String c) {
     return new EvalOptions(batchSize, partitions, maxRows, c, templates, compareSingleTemplate, singleTemplate, topK,
         probeFeatures, validationFraction, probeSeed, regParams, maxIterations, tolerance, retrievalExamples,
-        dedupeCaptions, table);
+        dedupeCaptions, table, imageResample);
   }
 
   /** A copy with the single-template comparison on or off. */
   public EvalOptions withCompareSingleTemplate(boolean on) {
     return new EvalOptions(batchSize, partitions, maxRows, classes, templates, on, singleTemplate, topK,
         probeFeatures, validationFraction, probeSeed, regParams, maxIterations, tolerance, retrievalExamples,
-        dedupeCaptions, table);
+        dedupeCaptions, table, imageResample);
   }
 
   /** A copy with other probe features. */
   public EvalOptions withProbeFeatures(Embeddings.What w) {
     return new EvalOptions(batchSize, partitions, maxRows, classes, templates, compareSingleTemplate, singleTemplate,
         topK, w, validationFraction, probeSeed, regParams, maxIterations, tolerance, retrievalExamples,
-        dedupeCaptions, table);
+        dedupeCaptions, table, imageResample);
   }
 }

@@ -201,13 +201,13 @@ public final class Evaluation {
     long skipped = 0;
     if (!"text".equals(what)) {
       var images = Embeddings.compute(spark, rows.dropDuplicates("key"), Embeddings.What.IMAGE,
-          clip.checkpointDirectory(), options.batchSize());
+          clip.checkpointDirectory(), options.batchSize(), options.imageResample());
       skipped += images.skipped();
       out = images.rows().withColumnRenamed("embedding", "image_embedding");
     }
     if (!"image".equals(what)) {
       var texts = Embeddings.compute(spark, rows, Embeddings.What.TEXT, clip.checkpointDirectory(),
-          options.batchSize());
+          options.batchSize(), options.imageResample());
       skipped += texts.skipped();
       Dataset<Row> t = texts.rows().withColumnRenamed("embedding", "text_embedding");
       out = out == null ? t : out.join(t.select("key", "caption", "text_embedding")

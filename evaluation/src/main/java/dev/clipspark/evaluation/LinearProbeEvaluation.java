@@ -111,9 +111,9 @@ public final class LinearProbeEvaluation {
     }
     Embeddings.What what = options.probeFeatures();
     var trainEmb = Embeddings.compute(spark, Evaluation.limit(train.rows(), options.maxRows()), what, checkpointDir,
-        options.batchSize());
+        options.batchSize(), options.imageResample());
     var testEmb = Embeddings.compute(spark, Evaluation.limit(test.rows(), options.maxRows()), what, checkpointDir,
-        options.batchSize());
+        options.batchSize(), options.imageResample());
     try {
       Dataset<Row> all = vectors(spark, trainEmb.rows());
       // Hold-out by key hash: the same rows for any partitioning.

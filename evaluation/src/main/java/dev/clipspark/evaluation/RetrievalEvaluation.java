@@ -333,7 +333,8 @@ public final class RetrievalEvaluation {
    */
   private static void embed(SparkSession spark, Dataset<Row> input, Embeddings.What what, ClipEvaluator clip,
       EvalOptions options, Sink sink) {
-    var e = Embeddings.compute(spark, input, what, clip.checkpointDirectory(), options.batchSize());
+    var e = Embeddings.compute(spark, input, what, clip.checkpointDirectory(), options.batchSize(),
+        options.imageResample());
     try {
       List<Tuple3<String, String, float[]>> got = e.rows().javaRDD()
           .map(r -> new Tuple3<>(r.getString(0), r.getString(2), Embeddings.vector(r))).collect();

@@ -70,7 +70,7 @@ public final class ZeroShotEvaluation {
       classifiers.add(clip.classifier(data.classes(), List.of(options.singleTemplate())));
     }
     var embedded = Embeddings.compute(spark, Evaluation.limit(data.rows(), options.maxRows()),
-        Embeddings.What.IMAGE, clip.checkpointDirectory(), options.batchSize());
+        Embeddings.What.IMAGE, clip.checkpointDirectory(), options.batchSize(), options.imageResample());
     try {
       var jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
       Broadcast<List<ZeroShotClassifier>> b = jsc.broadcast(List.copyOf(classifiers));

@@ -88,8 +88,8 @@ class RetrievalEvaluationTest {
 
   static RetrievalEvaluation.Result run(EvalOptions options) {
     var data = EvalData.read(spark, EvalData.Spec.parse("shards:" + wit), EvalData.Split.TEST, options.dataOptions());
-    return RetrievalEvaluation.run(spark, ClipEvaluator.cached(checkpoint, new org.apache.hadoop.conf.Configuration()),
-        data, options);
+    var clip = ClipEvaluator.cached(checkpoint, options.imageResample(), new org.apache.hadoop.conf.Configuration());
+    return RetrievalEvaluation.run(spark, clip, data, options);
   }
 
   // ---- the ranking core, on vectors written by hand

@@ -25,10 +25,10 @@ import picocli.CommandLine.Option;
     name = "bench",
     mixinStandardHelpOptions = true,
     description = {"Measures ClipSpark's hot paths on this machine and prints their rates.",
-        "matcher and images run on one thread (run under 'taskset -c 0' for a one-core figure); train, loss and"
-            + " collective use the whole machine."},
+        "matcher and images run on one thread (run under 'taskset -c 0' for a one-core figure); train, embed, loss"
+            + " and collective use the whole machine."},
     subcommands = {BenchCommand.Matcher.class, BenchCommand.Images.class, BenchCommand.Train.class,
-        BenchCommand.Loss.class, BenchCommand.CollectiveBench.class})
+        BenchCommand.Embed.class, BenchCommand.Loss.class, BenchCommand.CollectiveBench.class})
 final class BenchCommand implements Runnable {
 
   @CommandLine.Spec
@@ -36,7 +36,7 @@ final class BenchCommand implements Runnable {
 
   @Override
   public void run() {
-    throw new CommandLine.ParameterException(spec.commandLine(), "Missing benchmark: matcher, images, train, loss or collective");
+    throw new CommandLine.ParameterException(spec.commandLine(), "Missing benchmark: matcher, images, train, embed, loss or collective");
   }
 
   /** Options every benchmark takes. */
@@ -167,6 +167,72 @@ final class BenchCommand implements Runnable {
       figures.put("mfu", r.mfu());
       figures.put("first_loss", r.firstLoss());
       return report(spec.commandLine().getOut(), "bench train", figures, output.json);
+    }
+  }
+
+  @Command(name = "embed", mixinStandardHelpOptions = true,
+      description = {"Times embedding as evaluate --task embed does it in each executor core.",
+          "Reports images per second through the image tower in inference mode, and per core (matrix products use"
+              + " every core this JVM may use: run under 'taskset -c 0' for a one-core figure); images per second"
+              + " decoded and preprocessed on one thread (512 px JPEG, OpenAI's bicubic resize and crop); and"
+              + " captions per second through the text tower."})
+  static final class Embed implements Callable<Integer> {
+    @Mixin Output output;
+    @Mixin SettingsOptions settings;
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--model", paramLabel = "NAME|FILE",
+        description = "Architecture (default: ViT-B-32, or the weights' own with --weights).")
+    String model;
+
+    @Option(names = "--weights", paramLabel = "DIR|FILE",
+        description = "Embed with these weights (a checkpoint or training output directory, or a released weights"
+            + " file) instead of a fresh initialisation; the speed is the same.")
+    String weights;
+
+    @Option(names = "--batch", defaultValue = "32", description = "Images per forward pass (default: ${DEFAULT-VALUE}).")
+    int batch;
+
+    @Option(names = "--batches", defaultValue = "5", description = "Timed batches (default: ${DEFAULT-VALUE}).")
+    int batches;
+
+    @Option(names = "--warmup", defaultValue = "1", description = "Untimed batches first (default: ${DEFAULT-VALUE}).")
+    int warmup;
+
+    @Option(names = "--threads", defaultValue = "1",
+        description = "ND4J element-wise threads, as train.threads (0: ND4J's choice; default: ${DEFAULT-VALUE})."
+            + " Matrix products use all cores through BLAS either way.")
+    int threads;
+
+    @Override
+    public Integer call() throws IOException {
+      JobConfig.load(settings.conf, settings.sets); // no setting applies; a bad file or key still fails
+      var config = model == null && weights != null ? null
+          : dev.clipspark.training.model.ModelConfigs.load(model == null ? "ViT-B-32" : model);
+      dev.clipspark.training.nn.ParameterSet params = null;
+      if (weights != null) {
+        var loaded = dev.clipspark.training.weights.ModelWeights.load(weights, config,
+            org.nd4j.linalg.api.buffer.DataType.FLOAT, new org.apache.hadoop.conf.Configuration());
+        config = loaded.model();
+        params = loaded.parameters();
+      }
+      var r = dev.clipspark.training.trainer.EmbedBenchmark.run(config, params, batch, batches, warmup, threads);
+      var figures = new LinkedHashMap<String, Object>();
+      figures.put("model", r.model());
+      figures.put("batch", r.batch());
+      figures.put("threads", r.threads());
+      figures.put("cores", r.cores());
+      figures.put("batches", r.batches());
+      figures.put("image_batch_seconds", r.imageSeconds());
+      figures.put("images_per_second", r.imagesPerSecond());
+      figures.put("images_per_second_per_core", r.imagesPerSecondPerCore());
+      figures.put("gflops_per_image", r.gflopsPerImage());
+      figures.put("achieved_gflops", r.achievedGflops());
+      figures.put("gemm_gflops", r.gemmGflops());
+      figures.put("utilisation", r.utilisation());
+      figures.put("preprocess_per_second_one_thread", r.preprocessPerSecond());
+      figures.put("texts_per_second", r.textsPerSecond());
+      return report(spec.commandLine().getOut(), "bench embed", figures, output.json);
     }
   }
 

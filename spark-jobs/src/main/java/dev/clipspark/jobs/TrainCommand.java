@@ -23,7 +23,8 @@ import picocli.CommandLine.Option;
             + " batch, AdamW, warm-up and a cosine schedule (train.* settings, see conf/training.conf). Writes"
             + " OUT/checkpoints/step-N/ every train.checkpoint-every steps and OUT/metrics.jsonl. When OUT already"
             + " holds a complete checkpoint, training resumes from the newest one and continues exactly where it"
-            + " stopped."})
+            + " stopped. --init starts a new run (step 0, a fresh optimizer) from a checkpoint's or a released"
+            + " weights file's weights; train.lock-image=true freezes the image tower (locked-image tuning)."})
 final class TrainCommand extends JobCommand {
 
   @Override
@@ -38,8 +39,15 @@ final class TrainCommand extends JobCommand {
 
   @Option(names = "--model", paramLabel = "NAME|FILE",
       description = "Architecture: a name from conf/models (ViT-B-32, RN50, tiny-vit, ...) or a .conf file."
-          + " Required for a new run; when resuming, the checkpoint's model (and it must match if given).")
+          + " Required for a new run without --init; when resuming or with --init, the weights' model (and it must"
+          + " match if given).")
   String model;
+
+  @Option(names = "--init", paramLabel = "DIR|FILE",
+      description = "Start a new run from these weights (train.init): a ClipSpark checkpoint or training output"
+          + " directory, or a released weights file. Step 0, a fresh optimizer; the tokenizer is the checkpoint's"
+          + " unless --tokenizer is given. Ignored when --out already holds a checkpoint (the run resumes).")
+  String init;
 
   @Option(names = "--tokenizer", paramLabel = "FILE",
       description = "BPE merges file (from train-tokenizer, or OpenAI's bpe_simple_vocab_16e6.txt.gz);"
@@ -63,6 +71,12 @@ final class TrainCommand extends JobCommand {
   @Override
   void prepare(Settings settings) {
     options = TrainOptions.from(settings);
+    if (init != null) {
+      options = options.withInit(init);
+    }
+    if (!options.init().isEmpty()) {
+      Inputs.requireLocalExists("--init (" + TrainOptions.INIT + ")", options.init());
+    }
     timeout = SparkBarrierTrainer.timeout(settings);
     if (workers < 1) {
       throw new IllegalArgumentException("Cannot train with --workers " + workers + ": must be at least 1");

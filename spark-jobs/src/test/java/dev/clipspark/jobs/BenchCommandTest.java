@@ -50,6 +50,27 @@ class BenchCommandTest {
   }
 
   @Test
+  void embedMeasuresImagesPerSecondPerCore() throws Exception {
+    Path json = dir.resolve("embed.json");
+    assertThat(run("bench", "embed", "--model", "tiny-vit", "--batch", "4", "--batches", "2", "--warmup", "0",
+        "--json", json.toString())).as(err.toString()).isZero();
+    assertThat(out.toString()).startsWith("bench embed").contains("images_per_second_per_core");
+    JsonNode r = new ObjectMapper().readTree(json.toFile());
+    assertThat(r.get("model").asText()).isEqualTo("tiny-vit");
+    assertThat(r.get("batch").asInt()).isEqualTo(4);
+    assertThat(r.get("images_per_second").asDouble()).isPositive();
+    assertThat(r.get("images_per_second_per_core").asDouble())
+        .isCloseTo(r.get("images_per_second").asDouble() / r.get("cores").asInt(),
+            org.assertj.core.api.Assertions.within(1e-9));
+    assertThat(r.get("preprocess_per_second_one_thread").asDouble()).isPositive();
+    assertThat(r.get("utilisation").asDouble()).isCloseTo(r.get("achieved_gflops").asDouble() / r.get("gemm_gflops").asDouble(),
+        org.assertj.core.api.Assertions.within(1e-9));
+    assertThat(r.get("texts_per_second").asDouble()).isPositive();
+    assertThat(run("bench", "embed", "--model", "tiny-vit", "--batch", "0")).isEqualTo(Main.USAGE);
+    assertThat(err.toString()).contains("Cannot benchmark embedding with batch 0");
+  }
+
+  @Test
   void lossRefusesABatchThatDoesNotSplit() {
     assertThat(run("bench", "loss", "--batch", "100", "--workers", "8")).isEqualTo(Main.USAGE);
     assertThat(err.toString()).contains("Cannot benchmark the loss of a batch of 100 over 8 workers");

@@ -9,6 +9,7 @@ import dev.clipspark.training.checkpoint.Checkpoints;
 import dev.clipspark.training.data.ImagePreprocessor;
 import dev.clipspark.training.model.ClipModel;
 import dev.clipspark.training.tokenizer.ClipTokenizer;
+import dev.clipspark.training.weights.ExternalWeights;
 import java.io.File;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -16,6 +17,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 import org.apache.hadoop.conf.Configuration;
 import org.junit.jupiter.api.BeforeAll;
@@ -210,6 +212,66 @@ class TrainLearnsTest {
         "tokenizer.vocab-size=600", "--master", "local[2]");
     assertThat(code).isEqualTo(Main.USAGE);
     assertThat(err.toString()).contains("Cannot train with --workers 4: Spark offers 2 task slots");
+  }
+
+  @Test
+  void aWeightsFileEmbedsLikeItsCheckpointAndFineTunesWithALockedImageTower() throws Exception {
+    var conf = new Configuration();
+    var trained = Checkpoints.loadLatest(run, conf).orElseThrow();
+    Path file = dir.resolve("tiny-vit.safetensors");
+    ExternalWeights.write(trained.model(), trained.parameters(), file, ExternalWeights.SAFETENSORS);
+
+    // evaluate --task embed, in the executors, from the run's checkpoint and from the file: the same Parquet rows.
+    String fromDir = dir.resolve("embed-dir").toString();
+    String fromFile = dir.resolve("embed-file").toString();
+    String[] common = {"evaluate", "--task", "embed", "--dataset", "shards:" + dataset, "--set", "eval.max-rows=48",
+        "--set", "tokenizer.vocab-size=600", "--master", "local[2]"};
+    clip(new StringWriter(), concat(common, new String[] {"--checkpoint", run, "--out", fromDir}));
+    var out = new StringWriter();
+    // tiny-vit's heads are 16 wide: without --model, the shapes would say 64, OpenAI's head width.
+    clip(out, concat(common, new String[] {"--checkpoint", file.toString(), "--model", "tiny-vit", "--tokenizer", merges,
+        "--out", fromFile}));
+    assertThat(out.toString()).contains("wrote ", "embeddings to " + fromFile);
+    assertThat(Path.of(fromFile, EvaluateCommand.IMPORTED, "checkpoints")).isDirectory();
+    Map<String, List<Object>> a = embeddings(fromDir);
+    Map<String, List<Object>> b = embeddings(fromFile);
+    assertThat(a).hasSizeGreaterThan(10);
+    assertThat(b).isEqualTo(a);
+
+    // Locked-image fine-tuning from the file: the image tower stays the file's, the text tower moves.
+    String lit = dir.resolve("lit").toString();
+    out = new StringWriter();
+    clip(out, "train", "--init", file.toString(), "--model", "tiny-vit", "--data", dataset, "--tokenizer", merges,
+        "--out", lit,
+        "--set", "tokenizer.vocab-size=600", "--set", "train.lock-image=true", "--set", "train.max-steps=3",
+        "--set", "train.warmup-steps=1", "--set", "train.batch-size=32", "--set", "train.learning-rate=1e-3",
+        "--master", "local[2]");
+    assertThat(out.toString()).contains("Starting " + lit + " from the weights of " + file, "image tower locked",
+        "Trained tiny-vit from step 0 to 3");
+    var tuned = Checkpoints.loadLatest(lit, conf).orElseThrow();
+    for (String name : trained.parameters().names()) {
+      if (name.startsWith("visual.")) {
+        assertThat(tuned.parameters().value(name)).as(name).isEqualTo(trained.parameters().value(name));
+      }
+    }
+    assertThat(tuned.parameters().value("token_embedding.weight"))
+        .isNotEqualTo(trained.parameters().value("token_embedding.weight"));
+  }
+
+  /** key -> [image embedding, text embedding] of an embed task's Parquet output. */
+  static Map<String, List<Object>> embeddings(String out) {
+    var spark = org.apache.spark.sql.SparkSession.builder().master("local[1]").appName("read-embeddings")
+        .getOrCreate();
+    try {
+      var rows = new java.util.TreeMap<String, List<Object>>();
+      for (var r : spark.read().parquet(Path.of(out, "embeddings").toString()).collectAsList()) {
+        rows.put(r.getAs("key"), List.of(r.getList(r.fieldIndex("image_embedding")),
+            r.getList(r.fieldIndex("text_embedding"))));
+      }
+      return rows;
+    } finally {
+      spark.stop();
+    }
   }
 
   static String[] concat(String[] a, String[] b) {

@@ -105,7 +105,7 @@ public final class ImageBenchmark {
    * shapes (some translucent, some gradient-filled) and Gaussian noise of about 4 levels, so that it
    * compresses like a photograph rather than like flat colours. The same seed gives the same image.
    */
-  static BufferedImage photoLike(int width, int height, long seed) {
+  public static BufferedImage photoLike(int width, int height, long seed) {
     var rnd = new SplittableRandom(seed);
     var image = new BufferedImage(width, height, BufferedImage.TYPE_3BYTE_BGR);
     byte[] px = ((DataBufferByte) image.getRaster().getDataBuffer()).getData();
@@ -159,7 +159,7 @@ public final class ImageBenchmark {
   }
 
   /** Encodes an image as a baseline JPEG at the given quality (1 to 100). */
-  static byte[] encodeJpeg(BufferedImage image, int quality) {
+  public static byte[] encodeJpeg(BufferedImage image, int quality) {
     ImageWriter writer = ImageIO.getImageWritersByFormatName("jpeg").next();
     try {
       ImageWriteParam param = writer.getDefaultWriteParam();

@@ -71,6 +71,51 @@ public record ResampleWeights(int[] first, int[] count, double[] weights, int ta
     return new ResampleWeights(first, count, weights, taps);
   }
 
+  /**
+   * PIL's bicubic weights ({@code Image.resize(..., BICUBIC)}, Pillow's {@code precompute_coeffs}) for output
+   * pixels {@code from} to {@code from + count - 1} of resizing a whole axis of {@code srcSize} pixels to
+   * {@code outSize}: the cubic convolution kernel with {@code a = -0.5}, its support of 2 pixels stretched by
+   * the reduction factor when shrinking (so shrinking averages, antialiased, and enlarging interpolates),
+   * centred at {@code (i + 0.5) * srcSize / outSize}, taps outside the image dropped and the rest renormalised
+   * to sum to 1. Taking a sub-range gives a resize followed by an integer crop, computed without the pixels
+   * cropped away.
+   *
+   * @throws IllegalArgumentException if a size is not positive or the range is not inside {@code [0, outSize)}
+   */
+  public static ResampleWeights bicubic(int srcSize, int outSize, int from, int count) {
+    if (srcSize < 1 || outSize < 1 || from < 0 || count < 1 || from + count > outSize) {
+      throw new IllegalArgumentException(String.format(java.util.Locale.ROOT,
+          "Cannot resample %d pixels to %d and take %d from %d: sizes must be positive and the range inside the"
+              + " output", srcSize, outSize, count, from));
+    }
+    double scale = (double) srcSize / outSize;
+    double filterScale = Math.max(scale, 1.0);
+    double support = 2.0 * filterScale;
+    int taps = (int) Math.ceil(support) * 2 + 1;
+    int[] first = new int[count];
+    int[] number = new int[count];
+    double[] weights = new double[count * taps];
+    for (int i = 0; i < count; i++) {
+      double centre = (from + i + 0.5) * scale;
+      int lo = Math.max(0, (int) (centre - support + 0.5));
+      int hi = Math.min(srcSize, (int) (centre + support + 0.5));
+      double sum = 0;
+      for (int j = lo; j < hi; j++) {
+        double w = cubic((j - centre + 0.5) / filterScale);
+        weights[i * taps + j - lo] = w;
+        sum += w;
+      }
+      if (sum != 0) {
+        for (int j = lo; j < hi; j++) {
+          weights[i * taps + j - lo] /= sum;
+        }
+      }
+      first[i] = lo;
+      number[i] = hi - lo;
+    }
+    return new ResampleWeights(first, number, weights, taps);
+  }
+
   /** The Catmull-Rom cubic convolution kernel ({@code a = -0.5}). */
   private static double cubic(double x) {
     double a = -0.5;

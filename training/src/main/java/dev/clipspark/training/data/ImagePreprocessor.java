@@ -23,15 +23,20 @@ import javax.imageio.stream.MemoryCacheImageInputStream;
  * (channel-major, RGB), each channel scaled to {@code [0, 1]} and normalised with {@link #MEAN} and
  * {@link #STD}:
  * <ul>
- *   <li>{@link #eval(int)}: open_clip's evaluation transform, {@code Resize(S)} (shorter side) then
- *       {@code CenterCrop(S)}; computed in one step as the centred square of side {@code min(w, h)}
- *       resampled to {@code S x S}, without the intermediate rounding of the resized size.</li>
+ *   <li>{@link #eval(int, Resample)} with {@link Resample#BICUBIC}: OpenAI's {@code preprocess}, the transform
+ *       the released CLIP weights were trained and evaluated with: torchvision's {@code Resize(S, BICUBIC)} of
+ *       the shorter side (the longer to {@code int(S * long / short)}) with PIL's antialiased bicubic filter,
+ *       then {@code CenterCrop(S)} at integer offsets, with 8-bit rounding after each resampling pass as PIL
+ *       does; only the pixels kept by the crop are computed.</li>
+ *   <li>{@link #eval(int)} (and {@link Resample#AREA}): {@code Resize(S)} then {@code CenterCrop(S)} computed in
+ *       one step as the centred square of side {@code min(w, h)} resampled to {@code S x S} (area averaging,
+ *       see below), without the intermediate rounding of the resized size.</li>
  *   <li>{@link #train(int, double, double)}: open_clip's training transform, torchvision's
  *       {@code RandomResizedCrop(S, scale=(min, max), ratio=(3/4, 4/3))}: up to 10 attempts at a random area
  *       fraction and log-uniform aspect ratio, then the fallback to a centre crop with the ratio clamped to
  *       the range ({@link #crop(int, int, Random)}); the crop is resampled to {@code S x S}.</li>
  * </ul>
- * Resampling is separable: downscaling averages areas (each output pixel is the mean of the source area it
+ * Area resampling (training and {@link Resample#AREA}) is separable: downscaling averages areas (each output pixel is the mean of the source area it
  * covers, partial pixels weighted), upscaling interpolates with the Catmull-Rom cubic; values stay in float
  * and are clamped to {@code [0, 255]} before normalising.
  *
@@ -61,14 +66,27 @@ public final class ImagePreprocessor {
     }
   }
 
+  /** How the evaluation transform resamples. */
+  public enum Resample {
+    /**
+     * Area averaging when shrinking, Catmull-Rom when enlarging, from the centred square in one step, in float:
+     * what ClipSpark's training transform uses.
+     */
+    AREA,
+    /** OpenAI's {@code preprocess}: PIL's bicubic resize of the shorter side, then an integer centre crop. */
+    BICUBIC
+  }
+
   private final int size;
   private final boolean train;
+  private final Resample resample;
   private final double minScale;
   private final double maxScale;
 
-  private ImagePreprocessor(int size, boolean train, double minScale, double maxScale) {
+  private ImagePreprocessor(int size, boolean train, Resample resample, double minScale, double maxScale) {
     this.size = size;
     this.train = train;
+    this.resample = resample;
     this.minScale = minScale;
     this.maxScale = maxScale;
   }
@@ -79,8 +97,18 @@ public final class ImagePreprocessor {
    * @throws IllegalArgumentException if {@code size} is not in {@code [1, 4096]}
    */
   public static ImagePreprocessor eval(int size) {
+    return eval(size, Resample.AREA);
+  }
+
+  /**
+   * The evaluation transform with the given resampling: {@link Resample#BICUBIC} is OpenAI's {@code preprocess}
+   * (see the class comment), {@link Resample#AREA} the same as {@link #eval(int)}.
+   *
+   * @throws IllegalArgumentException if {@code size} is not in {@code [1, 4096]}
+   */
+  public static ImagePreprocessor eval(int size, Resample resample) {
     checkSize(size);
-    return new ImagePreprocessor(size, false, 1.0, 1.0);
+    return new ImagePreprocessor(size, false, java.util.Objects.requireNonNull(resample, "resample"), 1.0, 1.0);
   }
 
   /**
@@ -96,7 +124,7 @@ public final class ImagePreprocessor {
       throw new IllegalArgumentException("Cannot make a random resized crop with scale (" + minScale + ", " + maxScale
           + "): need 0 < min <= max <= 1");
     }
-    return new ImagePreprocessor(size, true, minScale, maxScale);
+    return new ImagePreprocessor(size, true, Resample.AREA, minScale, maxScale);
   }
 
   private static void checkSize(int size) {
@@ -114,6 +142,11 @@ public final class ImagePreprocessor {
   /** Whether this is the random training transform (otherwise the deterministic evaluation one). */
   public boolean isTrain() {
     return train;
+  }
+
+  /** How this transform resamples (always {@link Resample#AREA} for the training transform). */
+  public Resample resample() {
+    return resample;
   }
 
   /** The smallest area fraction of a training crop (1 for the evaluation transform). */
@@ -202,8 +235,29 @@ public final class ImagePreprocessor {
    */
   public float[] apply(BufferedImage image, Random random) {
     Source src = Source.of(image);
+    if (!train && resample == Resample.BICUBIC) {
+      return resample(src, bicubic(src.width, src.height, false), bicubic(src.width, src.height, true), true);
+    }
     Crop c = crop(src.width, src.height, random);
-    return resample(src, c);
+    return resample(src, Coeffs.of(src.width, c.left(), c.width(), size),
+        Coeffs.of(src.height, c.top(), c.height(), size), false);
+  }
+
+  /**
+   * One axis of torchvision's {@code Resize(S)} then {@code CenterCrop(S)} on a PIL image: the shorter side
+   * becomes {@code S}, the longer {@code int(S * long / short)}; the crop starts at
+   * {@code int(round((resized - S) / 2.0))} (Python rounds halves to even).
+   */
+  private Coeffs bicubic(int width, int height, boolean vertical) {
+    int shorter = Math.min(width, height);
+    int longer = Math.max(width, height);
+    int resizedLonger = (int) (size * (double) longer / shorter);
+    int resizedW = width <= height ? size : resizedLonger;
+    int resizedH = width <= height ? resizedLonger : size;
+    int src = vertical ? height : width;
+    int resized = vertical ? resizedH : resizedW;
+    int offset = (int) Math.rint((resized - size) / 2.0);
+    return Coeffs.of(ResampleWeights.bicubic(src, resized, offset, size));
   }
 
   /** Decodes an encoded image without ImageIO's disk cache. */
@@ -237,11 +291,13 @@ public final class ImagePreprocessor {
     return image;
   }
 
-  /** Resamples the window {@code c} of {@code src} to {@code S x S} and normalises it, channel-major. */
-  private float[] resample(Source src, Crop c) {
+  /**
+   * Resamples {@code src} to {@code S x S} with separable weights, horizontal pass first, and normalises it,
+   * channel-major. With {@code eightBit}, each pass's result is rounded to an integer in {@code [0, 255]}, as
+   * PIL's resampling of 8-bit images does (half up).
+   */
+  private float[] resample(Source src, Coeffs cx, Coeffs cy, boolean eightBit) {
     int s = size;
-    Coeffs cx = Coeffs.of(src.width, c.left(), c.width(), s);
-    Coeffs cy = Coeffs.of(src.height, c.top(), c.height(), s);
     int ymin = Integer.MAX_VALUE;
     int ymax = 0;
     for (int y = 0; y < s; y++) {
@@ -270,6 +326,11 @@ public final class ImagePreprocessor {
           g += w * (data[p + g0] & 0xff);
           b += w * (data[p + b0] & 0xff);
         }
+        if (eightBit) {
+          r = round8(r);
+          g = round8(g);
+          b = round8(b);
+        }
         tmp[o] = r;
         tmp[o + 1] = g;
         tmp[o + 2] = b;
@@ -289,6 +350,11 @@ public final class ImagePreprocessor {
           acc[i] += w * tmp[base + i];
         }
       }
+      if (eightBit) {
+        for (int i = 0; i < rowFloats; i++) {
+          acc[i] = round8(acc[i]);
+        }
+      }
       int o = y * s;
       for (int x = 0, i = 0; x < s; x++, i += 3) {
         out[o + x] = clamp(acc[i]) * SCALE[0] + BIAS[0];
@@ -297,6 +363,11 @@ public final class ImagePreprocessor {
       }
     }
     return out;
+  }
+
+  /** The 8-bit value PIL stores for a resampled sum: rounded half up, clamped to {@code [0, 255]}. */
+  private static float round8(float v) {
+    return clamp((float) Math.floor(v + 0.5f));
   }
 
   private static float clamp(float v) {
@@ -380,9 +451,13 @@ public final class ImagePreprocessor {
       this.taps = taps;
     }
 
-    /** {@link ResampleWeights} as floats. */
+    /** {@link ResampleWeights#of} as floats. */
     static Coeffs of(int srcSize, double start, double length, int out) {
-      ResampleWeights r = ResampleWeights.of(srcSize, start, length, out);
+      return of(ResampleWeights.of(srcSize, start, length, out));
+    }
+
+    /** {@code r} as floats. */
+    static Coeffs of(ResampleWeights r) {
       float[] weights = new float[r.weights().length];
       for (int i = 0; i < weights.length; i++) {
         weights[i] = (float) r.weights()[i];

@@ -23,6 +23,8 @@ public final class ClipModel {
   public static final String LOGIT_SCALE = "logit_scale";
   /** Upper bound of the stored log-scale, ln 100, as open_clip clamps it. */
   public static final double LOGIT_SCALE_MAX = Math.log(100);
+  /** Prefix of every image-tower parameter and buffer name ({@code visual.}). */
+  public static final String IMAGE_TOWER_PREFIX = "visual.";
 
   /**
    * What one {@link #forwardBackward} step measured.
@@ -36,6 +38,7 @@ public final class ClipModel {
   private final ParameterSet params;
   private final Layer imageTower;
   private final TextTransformer textTower;
+  private boolean imageLocked;
 
   private ClipModel(ModelConfig config, ParameterSet params, Layer imageTower, TextTransformer textTower) {
     this.config = config;
@@ -77,10 +80,34 @@ public final class ClipModel {
     return params;
   }
 
-  /** Training (the default) or evaluation behaviour of layers that differ, i.e. BatchNorm in a ResNet. */
+  /**
+   * Training (the default) or evaluation behaviour of layers that differ, i.e. BatchNorm in a ResNet. A locked
+   * image tower stays in evaluation mode.
+   */
   public void setTraining(boolean training) {
-    imageTower.setTraining(training);
+    imageTower.setTraining(training && !imageLocked);
     textTower.setTraining(training);
+  }
+
+  /**
+   * Locks the image tower for locked-image tuning (LiT, Zhai et al. 2022): from now on it runs in evaluation mode
+   * (a ResNet's BatchNorm normalises with its running statistics and no longer updates them), and
+   * {@link #backwardImage} is refused, so its parameters receive no gradient. The optimiser is the caller's to
+   * restrict (see {@link #isImageTower}).
+   */
+  public void lockImage() {
+    imageLocked = true;
+    imageTower.setTraining(false);
+  }
+
+  /** Whether {@link #lockImage} was called. */
+  public boolean imageLocked() {
+    return imageLocked;
+  }
+
+  /** Whether the parameter or buffer {@code name} belongs to the image tower. */
+  public static boolean isImageTower(String name) {
+    return name.startsWith(IMAGE_TOWER_PREFIX);
   }
 
   /**
@@ -93,8 +120,16 @@ public final class ClipModel {
     return imageTower.forward(images);
   }
 
-  /** Adds the image tower's parameter gradients for dloss/d(features) of the last {@link #encodeImage}. */
+  /**
+   * Adds the image tower's parameter gradients for dloss/d(features) of the last {@link #encodeImage}.
+   *
+   * @throws IllegalStateException when the image tower is locked
+   */
   public void backwardImage(INDArray gradFeatures) {
+    if (imageLocked) {
+      throw new IllegalStateException("Cannot backpropagate through the image tower of " + config.name()
+          + ": it is locked (train.lock-image)");
+    }
     imageTower.backward(gradFeatures);
   }
 
@@ -127,7 +162,8 @@ public final class ClipModel {
 
   /**
    * One dense step on a batch of matching pairs: encodes both, computes the {@link ContrastiveLoss} and runs
-   * both backward passes, adding every gradient (the logit scale's included) into the accumulators.
+   * both backward passes (the text tower's alone when the image tower is locked), adding every gradient (the
+   * logit scale's included) into the accumulators.
    *
    * @param images {@code [N, 3, S, S]}
    * @param tokens {@code [N, t]}; row i describes image i
@@ -140,7 +176,9 @@ public final class ClipModel {
     INDArray imageFeatures = encodeImage(images);
     INDArray textFeatures = encodeText(tokens);
     ContrastiveLoss.Result result = ContrastiveLoss.compute(imageFeatures, textFeatures, logitScale());
-    backwardImage(result.gradImage());
+    if (!imageLocked) {
+      backwardImage(result.gradImage());
+    }
     backwardText(result.gradText());
     INDArray scaleGradient = params.gradient(LOGIT_SCALE);
     scaleGradient.assign(scaleGradient.getDouble(0) + result.gradLogitScaleLog());

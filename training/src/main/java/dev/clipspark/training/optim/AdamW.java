@@ -74,8 +74,26 @@ public final class AdamW {
    *     parameter, or a parameter or gradient that is not a C-contiguous FLOAT or DOUBLE array
    */
   public AdamW(ParameterSet params, Set<String> decayed, double beta1, double beta2, double eps, double weightDecay) {
+    this(params, params.names(), decayed, beta1, beta2, eps, weightDecay);
+  }
+
+  /**
+   * An optimiser over the parameters {@code names} of {@code params} only (in that order), with zero moments and
+   * step count 0: the others are frozen, neither updated nor decayed, and have no moments (locked-image tuning).
+   *
+   * @param names the optimised parameters, each in {@code params}; {@code decayed} must be among them
+   * @throws IllegalArgumentException as the constructor over every parameter, and for a name not in the set
+   */
+  public AdamW(ParameterSet params, List<String> names, Set<String> decayed, double beta1, double beta2, double eps,
+      double weightDecay) {
     this.params = params;
-    this.names = params.names();
+    for (String name : names) {
+      if (!params.contains(name)) {
+        throw new IllegalArgumentException(String.format(
+            "Cannot optimise parameter %s: not among the %d parameters of the set", name, params.names().size()));
+      }
+    }
+    this.names = List.copyOf(names);
     this.beta1 = unitInterval("beta1", beta1);
     this.beta2 = unitInterval("beta2", beta2);
     this.eps = nonNegative("eps", eps);
@@ -83,7 +101,11 @@ public final class AdamW {
     for (String name : decayed) {
       if (!params.contains(name)) {
         throw new IllegalArgumentException(String.format(
-            "Cannot decay parameter %s: not among the %d parameters of the set", name, names.size()));
+            "Cannot decay parameter %s: not among the %d parameters of the set", name, params.names().size()));
+      }
+      if (!this.names.contains(name)) {
+        throw new IllegalArgumentException(String.format(
+            "Cannot decay parameter %s: it is frozen (not among the %d optimised parameters)", name, this.names.size()));
       }
     }
     this.decayed = Collections.unmodifiableSet(new LinkedHashSet<>(decayed));

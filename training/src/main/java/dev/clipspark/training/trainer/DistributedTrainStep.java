@@ -41,7 +41,9 @@ public final class DistributedTrainStep {
     this.collective = collective;
     this.microBatch = microBatch;
     this.tile = tile;
-    this.names = model.parameters().names();
+    // A locked image tower gets no gradient: its parameters stay out of the all-reduce.
+    this.names = model.parameters().names().stream()
+        .filter(n -> !(model.imageLocked() && ClipModel.isImageTower(n))).toList();
   }
 
   /**
@@ -86,12 +88,16 @@ public final class DistributedTrainStep {
     scale.assign(scale.getDouble(0) + loss.gradLogitScaleLog());
     if (parts == 1) {
       // The text tower's activations are the live ones; the image tower's were kept by its own forward pass.
-      model.backwardImage(loss.gradImage());
+      if (!model.imageLocked()) {
+        model.backwardImage(loss.gradImage());
+      }
       model.backwardText(loss.gradText());
     } else {
       for (int i = 0; i < parts; i++) {
-        model.encodeImage(slice(images, i));
-        model.backwardImage(slice(loss.gradImage(), i).dup('c'));
+        if (!model.imageLocked()) {
+          model.encodeImage(slice(images, i));
+          model.backwardImage(slice(loss.gradImage(), i).dup('c'));
+        }
         model.encodeText(slice(tokens, i));
         model.backwardText(slice(loss.gradText(), i).dup('c'));
       }

@@ -45,13 +45,18 @@ import java.io.Serializable;
  * @param failAtStep test hook: the run fails on purpose after finishing this step (0: never)
  * @param hangAtStep test hook: the run stops answering its peers after finishing this step (0: never)
  * @param debugRank the worker the test hooks apply to; -1 every worker
+ * @param init weights a new run starts from instead of a random initialisation: a ClipSpark checkpoint or
+ *     training output directory, or a released weights file; empty: none. Ignored when the run resumes
+ * @param lockImage freeze the image tower (locked-image tuning): no gradient, no weight decay, no optimizer state,
+ *     BatchNorm statistics fixed; only the text tower and the logit scale train
  */
 public record TrainOptions(
     int batchSize, int microBatchSize, int epochs, long maxSteps, double learningRate, long warmupSteps,
     Schedule schedule, double beta1, double beta2, double eps, double weightDecay, double gradClipNorm,
     long seed, long checkpointEvery, int keepCheckpoints, CommitMode checkpointCommit, long logEvery, OnNonFinite onNonFinite,
     boolean augment, double cropMinScale, double cropMaxScale, int decodeThreads, int shuffleBuffer,
-    int threads, long verifyEvery, long failAtStep, long hangAtStep, int debugRank) implements Serializable {
+    int threads, long verifyEvery, long failAtStep, long hangAtStep, int debugRank, String init, boolean lockImage)
+    implements Serializable {
 
   private static final long serialVersionUID = 1L;
 
@@ -186,6 +191,14 @@ public record TrainOptions(
   public static final String DEBUG_RANK = "train.debug.rank";
   /** Default of {@link #DEBUG_RANK}: every worker. */
   public static final int DEBUG_RANK_DEFAULT = -1;
+  /** Initial weights of a new run ({@code --init}). */
+  public static final String INIT = "train.init";
+  /** Default of {@link #INIT}: none, a random initialisation. */
+  public static final String INIT_DEFAULT = "";
+  /** Locked-image tuning. */
+  public static final String LOCK_IMAGE = "train.lock-image";
+  /** Default of {@link #LOCK_IMAGE}: both towers train. */
+  public static final boolean LOCK_IMAGE_DEFAULT = false;
 
   /** Validates every field and the relations between them. */
   public TrainOptions {
@@ -229,6 +242,9 @@ public record TrainOptions(
     range(FAIL_AT_STEP, failAtStep, 0, Long.MAX_VALUE);
     range(HANG_AT_STEP, hangAtStep, 0, Long.MAX_VALUE);
     range(DEBUG_RANK, debugRank, -1, 1 << 20);
+    if (init == null) {
+      throw new ConfigValueException(INIT, "nothing", "must be a path, or empty for a random initialisation");
+    }
   }
 
   /** Reads and validates every {@code train.*} key. */
@@ -261,7 +277,9 @@ public record TrainOptions(
         s.longIn(VERIFY_EVERY, 0, Long.MAX_VALUE),
         s.longIn(FAIL_AT_STEP, 0, Long.MAX_VALUE),
         s.longIn(HANG_AT_STEP, 0, Long.MAX_VALUE),
-        s.intIn(DEBUG_RANK, -1, 1 << 20));
+        s.intIn(DEBUG_RANK, -1, 1 << 20),
+        s.string(INIT).trim(),
+        s.bool(LOCK_IMAGE));
   }
 
   /** The defaults, the same as in {@code reference.conf}. */
@@ -271,14 +289,23 @@ public record TrainOptions(
         WEIGHT_DECAY_DEFAULT, GRAD_CLIP_NORM_DEFAULT, SEED_DEFAULT, CHECKPOINT_EVERY_DEFAULT,
         KEEP_CHECKPOINTS_DEFAULT, CHECKPOINT_COMMIT_DEFAULT, LOG_EVERY_DEFAULT, ON_NON_FINITE_DEFAULT, AUGMENT_DEFAULT,
         CROP_MIN_SCALE_DEFAULT, CROP_MAX_SCALE_DEFAULT, DECODE_THREADS_DEFAULT, SHUFFLE_BUFFER_DEFAULT, THREADS_DEFAULT, VERIFY_EVERY_DEFAULT, FAIL_AT_STEP_DEFAULT,
-        HANG_AT_STEP_DEFAULT, DEBUG_RANK_DEFAULT);
+        HANG_AT_STEP_DEFAULT, DEBUG_RANK_DEFAULT, INIT_DEFAULT, LOCK_IMAGE_DEFAULT);
   }
 
   /** These options with the test hooks off (a retried Spark stage runs without them, so it can finish). */
   public TrainOptions withoutTestHooks() {
     return new TrainOptions(batchSize, microBatchSize, epochs, maxSteps, learningRate, warmupSteps, schedule, beta1,
         beta2, eps, weightDecay, gradClipNorm, seed, checkpointEvery, keepCheckpoints, checkpointCommit, logEvery,
-        onNonFinite, augment, cropMinScale, cropMaxScale, decodeThreads, shuffleBuffer, threads, verifyEvery, 0, 0, DEBUG_RANK_DEFAULT);
+        onNonFinite, augment, cropMinScale, cropMaxScale, decodeThreads, shuffleBuffer, threads, verifyEvery, 0, 0, DEBUG_RANK_DEFAULT,
+        init, lockImage);
+  }
+
+  /** These options with other initial weights ({@code --init}); empty for none. */
+  public TrainOptions withInit(String location) {
+    return new TrainOptions(batchSize, microBatchSize, epochs, maxSteps, learningRate, warmupSteps, schedule, beta1,
+        beta2, eps, weightDecay, gradClipNorm, seed, checkpointEvery, keepCheckpoints, checkpointCommit, logEvery,
+        onNonFinite, augment, cropMinScale, cropMaxScale, decodeThreads, shuffleBuffer, threads, verifyEvery,
+        failAtStep, hangAtStep, debugRank, location == null ? "" : location.trim(), lockImage);
   }
 
   /**

@@ -16,7 +16,8 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  * the exact loss and its gradients with respect to all features, then embeds each micro-batch again and
  * backpropagates that micro-batch's slice of the feature gradients. The loss and the gradients equal those
  * of one pass over the whole batch (up to float rounding; BatchNorm statistics are per micro-batch), while
- * activation memory follows the micro-batch. Each micro-batch's forward pass runs twice.
+ * activation memory follows the micro-batch. Each micro-batch's forward pass runs twice (the image tower's once
+ * when it is locked: {@link ClipModel#lockImage}).
  */
 public final class TrainStep {
 
@@ -73,9 +74,12 @@ public final class TrainStep {
     }
     ContrastiveLoss.Result loss = ContrastiveLoss.compute(imageFeatures, textFeatures, model.logitScale());
     model.parameters().gradient("logit_scale").addi(loss.gradLogitScaleLog());
+    boolean locked = model.imageLocked();
     for (int i = 0; i < parts; i++) {
-      model.encodeImage(slice(images, i));
-      model.backwardImage(slice(loss.gradImage(), i).dup('c'));
+      if (!locked) { // a locked tower's features from the first pass are all it contributes
+        model.encodeImage(slice(images, i));
+        model.backwardImage(slice(loss.gradImage(), i).dup('c'));
+      }
       model.encodeText(slice(tokens, i));
       model.backwardText(slice(loss.gradText(), i).dup('c'));
     }

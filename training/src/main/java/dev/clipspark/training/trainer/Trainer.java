@@ -17,10 +17,12 @@ import dev.clipspark.training.optim.AdamW;
 import dev.clipspark.training.optim.GradientClipping;
 import dev.clipspark.training.optim.LearningRateSchedule;
 import dev.clipspark.training.tokenizer.ClipTokenizer;
+import dev.clipspark.training.weights.ModelWeights;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.time.Duration;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
@@ -38,6 +40,10 @@ import org.nd4j.linalg.factory.Nd4j;
  * steps. A run whose {@code OUT/checkpoints} holds a complete checkpoint resumes from the newest one: the
  * weights, the optimizer moments, the step, and the data position, so it continues with exactly the
  * batches and updates an uninterrupted run would have made.
+ *
+ * <p>A new run starts from random weights, or from {@code train.init} (fine-tuning: a checkpoint's or a released
+ * file's weights, a fresh optimizer, step 0); resuming takes precedence over {@code train.init}. With
+ * {@code train.lock-image} the image tower is frozen ({@link ClipModel#lockImage}) and left out of the optimizer.
  *
  * <p>No Spark here: the same loop runs in a driver ({@code bin/clip train}) or inside a Spark task.
  */
@@ -169,6 +175,8 @@ public final class Trainer {
       requireSame(request.outDir(), "dataset", request.dataset(), state.get("dataset"));
       requireSame(request.outDir(), TrainOptions.BATCH_SIZE, options.batchSize(), state.get("batch_size"));
       requireSame(request.outDir(), TrainOptions.SEED, options.seed(), state.get("seed"));
+      requireSame(request.outDir(), TrainOptions.LOCK_IMAGE, options.lockImage(),
+          state.getOrDefault("lock_image", false));
       params = ckpt.parameters();
       tokenizerFile = ckpt.tokenizerMerges();
       vocab = ((Number) state.get("tokenizer_vocab_size")).intValue();
@@ -177,6 +185,22 @@ public final class Trainer {
           ((Number) state.get("sample_in_epoch")).longValue());
       progress.accept(String.format(Locale.ROOT, "Resuming %s from %s: step %d, epoch %d", request.outDir(),
           ckpt.directory(), step, position.epoch()));
+    } else if (!options.init().isEmpty()) {
+      var init = ModelWeights.load(options.init(), request.model(), DataType.FLOAT, conf);
+      config = init.model();
+      params = init.parameters();
+      boolean ownTokenizer = request.tokenizer() != null && !request.tokenizer().isBlank();
+      if (!ownTokenizer && init.tokenizerMerges() == null) {
+        throw new IllegalArgumentException("Cannot train " + config.name() + " from " + init.source()
+            + ": a weights file carries no tokenizer; give its merges file (--tokenizer FILE or tokenizer.merges,"
+            + " e.g. OpenAI's bpe_simple_vocab_16e6.txt.gz with tokenizer.vocab-size = 49408)");
+      }
+      tokenizerFile = ownTokenizer ? request.tokenizer() : init.tokenizerMerges();
+      vocab = ownTokenizer ? request.tokenizerVocabSize() : init.tokenizerVocabSize();
+      step = 0;
+      position = new DataPosition(0, 0);
+      progress.accept(String.format(Locale.ROOT, "Starting %s from the weights of %s%s (step 0, a fresh optimizer)",
+          request.outDir(), init.source(), init.step() > 0 ? " (trained " + init.step() + " steps)" : ""));
     } else {
       config = Objects.requireNonNull(request.model(), "model (nothing to resume)");
       if (request.tokenizer() == null || request.tokenizer().isBlank()) {
@@ -196,9 +220,16 @@ public final class Trainer {
           tokenizerFile, tokenizer.vocabSize(), config.text().vocabSize()));
     }
     ClipModel model = ClipModel.create(config, params);
+    if (options.lockImage()) {
+      model.lockImage();
+    }
     model.setTraining(true);
-    Set<String> decayed = AdamW.decayedNames(ClipParameters.specs(config));
-    var optimizer = new AdamW(params, decayed, options.beta1(), options.beta2(), options.eps(), options.weightDecay());
+    List<String> trained = params.names().stream()
+        .filter(n -> !(options.lockImage() && ClipModel.isImageTower(n))).toList();
+    Set<String> decayed = new java.util.LinkedHashSet<>(AdamW.decayedNames(ClipParameters.specs(config)));
+    decayed.retainAll(trained);
+    var optimizer = new AdamW(params, trained, decayed, options.beta1(), options.beta2(), options.eps(),
+        options.weightDecay());
     resumed.ifPresent(c -> c.optimizer().orElseThrow(() -> new IllegalStateException(
         "Cannot resume from " + c.directory() + ": it holds no optimizer state")).restoreInto(optimizer));
 
@@ -235,6 +266,12 @@ public final class Trainer {
       fixedState.put("tokenizer_vocab_size", tokenizer.vocabSize());
       fixedState.put("total_steps", total);
       fixedState.put("workers", workers);
+      fixedState.put("lock_image", options.lockImage());
+      Object initFrom = resumed.map(c -> c.trainerState().get("init")).orElse(options.init().isEmpty() ? null
+          : options.init());
+      if (initFrom != null) {
+        fixedState.put("init", initFrom);
+      }
       Object savedWorkers = resumed.map(c -> c.trainerState().get("workers")).orElse(null);
       if (savedWorkers != null && ((Number) savedWorkers).intValue() != workers) {
         progress.accept(String.format(Locale.ROOT, "Resuming with %d workers where the checkpoint was written by %s:"
@@ -255,9 +292,11 @@ public final class Trainer {
       long started = System.nanoTime();
       long intervalStart = started;
       long intervalSamples = 0;
-      progress.accept(String.format(Locale.ROOT, "Training %s (%,d parameters) on %s: %,d steps of %,d samples,"
-              + " %,d batches per epoch, micro-batch %d", config.name(), params.elementCount(), request.dataset(),
-          total, options.batchSize(), data.batchesPerEpoch(), options.effectiveMicroBatch()));
+      long trainedCount = trained.stream().mapToLong(n -> params.value(n).length()).sum();
+      progress.accept(String.format(Locale.ROOT, "Training %s (%,d parameters%s) on %s: %,d steps of %,d samples,"
+              + " %,d batches per epoch, micro-batch %d", config.name(), params.elementCount(),
+          options.lockImage() ? String.format(Locale.ROOT, ", image tower locked: %,d trained", trainedCount) : "",
+          request.dataset(), total, options.batchSize(), data.batchesPerEpoch(), options.effectiveMicroBatch()));
       while (step < total) {
         if (cancelled.getAsBoolean()) {
           throw new IllegalStateException(String.format(Locale.ROOT,

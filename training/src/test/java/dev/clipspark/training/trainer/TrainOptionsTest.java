@@ -44,7 +44,7 @@ class TrainOptionsTest {
         defaults.checkpointEvery(), defaults.keepCheckpoints(), null, defaults.logEvery(), defaults.onNonFinite(),
         defaults.augment(), defaults.cropMinScale(), defaults.cropMaxScale(), defaults.decodeThreads(),
         defaults.shuffleBuffer(), defaults.threads(), defaults.verifyEvery(), defaults.failAtStep(),
-        defaults.hangAtStep(), defaults.debugRank()))
+        defaults.hangAtStep(), defaults.debugRank(), defaults.init(), defaults.lockImage()))
         .isInstanceOf(ConfigValueException.class)
         .hasMessage("Cannot set train.checkpoint-commit to nothing: must be one of auto, rename, pointer");
   }

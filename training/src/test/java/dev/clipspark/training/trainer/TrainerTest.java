@@ -134,6 +134,82 @@ class TrainerTest {
     assertThat(y.trainerState().get("epoch")).isEqualTo(x.trainerState().get("epoch")).isEqualTo(1L);
   }
 
+  @Test
+  void fineTuningWithALockedImageTowerStartsFromTheInitWeightsKeepsTheTowerAndResumesExactly() throws Exception {
+    // The weights to start from: a short run of the same model.
+    String base = dir.resolve("lit-base").toString();
+    train(base, options("train.max-steps = 3"), new ArrayList<>());
+    LoadedCheckpoint init = Checkpoints.loadLatest(base, CONF).orElseThrow();
+    String lit = "train.lock-image = true\ntrain.init = \"" + base + "\"\n";
+
+    // A new run from them, with no --model and no --tokenizer: both come from the checkpoint.
+    String straight = dir.resolve("lit-straight").toString();
+    var log = new ArrayList<String>();
+    TrainSummary s = Trainer.run(new Trainer.Request(dataset, null, null, 0, straight), options(lit), CONF, log::add);
+    assertThat(s.startStep()).isZero();
+    assertThat(s.steps()).isEqualTo(10);
+    assertThat(log.get(0)).startsWith("Starting " + straight + " from the weights of " + init.directory())
+        .contains("(trained 3 steps)");
+    assertThat(log.get(1)).contains("image tower locked");
+
+    LoadedCheckpoint done = Checkpoints.loadLatest(straight, CONF).orElseThrow();
+    assertThat(done.step()).isEqualTo(10);
+    assertThat(done.trainerState()).containsEntry("lock_image", true).containsEntry("init", base);
+    int image = 0;
+    for (String name : init.parameters().names()) {
+      if (ClipModel.isImageTower(name)) {
+        image++;
+        assertThat(done.parameters().value(name)).as(name).isEqualTo(init.parameters().value(name));
+      }
+    }
+    assertThat(image).isGreaterThan(5);
+    assertThat(done.parameters().value("token_embedding.weight"))
+        .isNotEqualTo(init.parameters().value("token_embedding.weight"));
+    assertThat(done.parameters().value("text_projection")).isNotEqualTo(init.parameters().value("text_projection"));
+    // A fresh optimizer over the text tower only: its step count is this run's, no image-tower moments.
+    assertThat(done.optimizer().orElseThrow().stepCount()).isEqualTo(10);
+    assertThat(done.optimizer().orElseThrow().firstMoments().keySet()).noneMatch(ClipModel::isImageTower)
+        .contains("token_embedding.weight", "logit_scale");
+
+    // Killed after step 8 and resumed (init is ignored then: the checkpoint at 6 wins): the same run.
+    String crashed = dir.resolve("lit-crashed").toString();
+    assertThatThrownBy(() -> Trainer.run(new Trainer.Request(dataset, null, null, 0, crashed),
+        options(lit + "train.debug.fail-at-step = 8"), CONF, line -> { }))
+        .hasMessageContaining("Failing on purpose on worker 0 after step 8");
+    assertThatThrownBy(() -> Trainer.run(new Trainer.Request(dataset, null, null, 0, crashed),
+        options("train.init = \"" + base + "\""), CONF, line -> { }))
+        .hasMessage("Cannot resume " + crashed + " with train.lock-image false: its checkpoints were trained with"
+            + " true; use the same value or another --out");
+    TrainSummary resumed = Trainer.run(new Trainer.Request(dataset, null, null, 0, crashed), options(lit), CONF,
+        line -> { });
+    assertThat(resumed.startStep()).isEqualTo(6);
+    LoadedCheckpoint again = Checkpoints.loadLatest(crashed, CONF).orElseThrow();
+    for (String name : done.parameters().names()) {
+      assertThat(again.parameters().value(name)).as(name).isEqualTo(done.parameters().value(name));
+    }
+    List<JsonNode> a = metrics(straight);
+    List<JsonNode> b = metrics(crashed);
+    for (int i = 0; i < 10; i++) {
+      assertThat(b.get(i).get("loss").asDouble()).as("loss at step %d", i + 1).isEqualTo(a.get(i).get("loss").asDouble());
+    }
+  }
+
+  @Test
+  void initWeightsOfAnotherArchitectureAreRefused() {
+    String base = dir.resolve("init-other").toString();
+    train(base, options("train.max-steps = 3"), new ArrayList<>());
+    var other = new ModelConfig("wider", 32, VisionConfig.vit(32, 1, 64, 8, 16), new TextConfig(16, 1024, 32, 2, 1));
+    assertThatThrownBy(() -> Trainer.run(new Trainer.Request(dataset, other, merges, vocab,
+        dir.resolve("init-other-run").toString()), options("train.init = \"" + base + "\""), CONF, line -> { }))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageStartingWith("Cannot use the weights in " + Checkpoints.loadLatest(base, CONF).orElseThrow().directory()
+            + " as model wider: they are model trainer-test");
+    assertThatThrownBy(() -> Trainer.run(new Trainer.Request(dataset, null, null, 0,
+        dir.resolve("init-missing-run").toString()), options("train.init = \"" + dir.resolve("nothing") + "\""), CONF,
+        line -> { }))
+        .hasMessageStartingWith("Cannot read model weights from " + dir.resolve("nothing") + ": nothing is there");
+  }
+
   /** Runs {@code k} in-process workers on {@code out}; returns each rank's summary or exception. */
   static List<Object> workers(int k, String out, TrainOptions options) throws Exception {
     var collectives = Collectives.inProcess(k, Duration.ofSeconds(20));
