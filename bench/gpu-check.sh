@@ -267,7 +267,9 @@ if wants bench-train; then
         gemm="$(json_number gemm_gflops "$json")"
         loss="$(json_number first_loss "$json")"
         if [[ "$loss" =~ ^[0-9] ]] && [[ "$sps" =~ ^[0-9] ]]; then
-          pass bench-train "$MODEL batch $batch: $step s/step, $sps samples/s, MFU $mfu of $gemm GFLOP/s GEMM, first loss $loss${tried:+ (did not fit:$tried)}"
+          figures="$(awk -v st="$step" -v sp="$sps" -v m="$mfu" -v g="$gemm" -v l="$loss" 'BEGIN {
+            printf "%.3f s/step, %.2f samples/s, MFU %.3f of %.1f GFLOP/s GEMM, first loss %.4f", st, sp, m, g, l }')"
+          pass bench-train "$MODEL batch $batch: $figures${tried:+ (did not fit:$tried)}"
         else
           fail bench-train "$MODEL batch $batch: loss '$loss', samples/s '$sps' (log: $log)"
         fi
@@ -295,7 +297,7 @@ if wants train-2-workers; then
   else
     DEMO=(demo --out "$OUT/demo" --workers 2 --no-wordnet)
     if [ "$QUICK" = 1 ]; then
-      DEMO+=(--corpus-lines 1500 --set source.synthetic.count=640 --set train.batch-size=32 --set train.epochs=2
+      DEMO+=(--corpus-lines 1000 --set source.synthetic.count=640 --set train.batch-size=32 --set train.epochs=1
         --set train.warmup-steps=4 --set train.log-every=10 --set train.checkpoint-every=1000)
       limit=600
     else
