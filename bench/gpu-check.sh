@@ -17,7 +17,8 @@
 #   --cpu       the same parts on the CPU backend (the default build), so that CI exercises this script
 #   --quick     small sizes: fewer test classes, tiny-vit instead of ViT-B/32, a shorter training run
 #   --no-build  use the jar already in spark-jobs/target (the build part only checks its backend)
-#   --redist    build with -Dcuda.redist=true (the CUDA libraries inside the jar)
+#   --redist    -Dcuda.redist=true: the CUDA libraries inside the jar and on the tests' classpath (no CUDA toolkit
+#               needed on the machine, only the NVIDIA driver)
 #   --out DIR   where the logs and outputs go (default: gpu-check-output)
 #   --parts L   comma-separated subset of the parts above
 #
@@ -132,6 +133,9 @@ find_jar() {
   shopt -u nullglob
   [ "${#jars[@]}" -gt 0 ] && printf '%s\n' "${jars[0]}"
 }
+list_jar() { # the names of the files in a jar, one a line
+  if command -v unzip >/dev/null 2>&1; then unzip -Z1 "$1"; else "${JAVA_HOME:+$JAVA_HOME/bin/}jar" tf "$1"; fi
+}
 if wants build; then
   start=$SECONDS
   status=0
@@ -145,7 +149,7 @@ if wants build; then
     fail build "mvn ${PROFILE[*]} -DskipTests package: $(why "$status" "$limit" "$OUT/build.log")"
   elif [ -z "$JAR" ]; then
     fail build "no spark-jobs/target/clipspark-spark-jobs-*-app.jar$([ "$BUILD" = 0 ] && echo " (--no-build: build it first)")"
-  elif ! { unzip -Z1 "$JAR" >"$OUT/jar-files.txt" 2>/dev/null && grep -q "/$NATIVE_LIB\$" "$OUT/jar-files.txt"; }; then
+  elif ! { list_jar "$JAR" >"$OUT/jar-files.txt" 2>/dev/null && grep -q "/$NATIVE_LIB\$" "$OUT/jar-files.txt"; }; then
     fail build "$JAR does not hold $NATIVE_LIB: it is not the $BACKEND build$([ "$BUILD" = 0 ] && echo " (--no-build)")"
   else
     size=$(( $(stat -c %s "$JAR") / 1000000 ))
