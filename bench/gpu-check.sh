@@ -17,7 +17,8 @@
 #   --cpu       the same parts on the CPU backend (the default build), so that CI exercises this script
 #   --quick     small sizes: fewer test classes, tiny-vit instead of ViT-B/32, a shorter training run
 #   --no-build  use the jar already in spark-jobs/target (the build part only checks its backend)
-#   --redist    build with -Dcuda.redist=true (the CUDA libraries inside the jar)
+#   --redist    -Dcuda.redist=true: the CUDA libraries inside the jar and on the tests' classpath (no CUDA toolkit
+#               needed on the machine, only the NVIDIA driver)
 #   --out DIR   where the logs and outputs go (default: gpu-check-output)
 #   --parts L   comma-separated subset of the parts above
 #
@@ -132,6 +133,9 @@ find_jar() {
   shopt -u nullglob
   [ "${#jars[@]}" -gt 0 ] && printf '%s\n' "${jars[0]}"
 }
+list_jar() { # the names of the files in a jar, one a line
+  if command -v unzip >/dev/null 2>&1; then unzip -Z1 "$1"; else "${JAVA_HOME:+$JAVA_HOME/bin/}jar" tf "$1"; fi
+}
 if wants build; then
   start=$SECONDS
   status=0
@@ -145,7 +149,7 @@ if wants build; then
     fail build "mvn ${PROFILE[*]} -DskipTests package: $(why "$status" "$limit" "$OUT/build.log")"
   elif [ -z "$JAR" ]; then
     fail build "no spark-jobs/target/clipspark-spark-jobs-*-app.jar$([ "$BUILD" = 0 ] && echo " (--no-build: build it first)")"
-  elif ! { unzip -Z1 "$JAR" >"$OUT/jar-files.txt" 2>/dev/null && grep -q "/$NATIVE_LIB\$" "$OUT/jar-files.txt"; }; then
+  elif ! { list_jar "$JAR" >"$OUT/jar-files.txt" 2>/dev/null && grep -q "/$NATIVE_LIB\$" "$OUT/jar-files.txt"; }; then
     fail build "$JAR does not hold $NATIVE_LIB: it is not the $BACKEND build$([ "$BUILD" = 0 ] && echo " (--no-build)")"
   else
     size=$(( $(stat -c %s "$JAR") / 1000000 ))
@@ -267,7 +271,9 @@ if wants bench-train; then
         gemm="$(json_number gemm_gflops "$json")"
         loss="$(json_number first_loss "$json")"
         if [[ "$loss" =~ ^[0-9] ]] && [[ "$sps" =~ ^[0-9] ]]; then
-          pass bench-train "$MODEL batch $batch: $step s/step, $sps samples/s, MFU $mfu of $gemm GFLOP/s GEMM, first loss $loss${tried:+ (did not fit:$tried)}"
+          figures="$(awk -v st="$step" -v sp="$sps" -v m="$mfu" -v g="$gemm" -v l="$loss" 'BEGIN {
+            printf "%.3f s/step, %.2f samples/s, MFU %.3f of %.1f GFLOP/s GEMM, first loss %.4f", st, sp, m, g, l }')"
+          pass bench-train "$MODEL batch $batch: $figures${tried:+ (did not fit:$tried)}"
         else
           fail bench-train "$MODEL batch $batch: loss '$loss', samples/s '$sps' (log: $log)"
         fi
@@ -295,7 +301,7 @@ if wants train-2-workers; then
   else
     DEMO=(demo --out "$OUT/demo" --workers 2 --no-wordnet)
     if [ "$QUICK" = 1 ]; then
-      DEMO+=(--corpus-lines 1500 --set source.synthetic.count=640 --set train.batch-size=32 --set train.epochs=2
+      DEMO+=(--corpus-lines 1000 --set source.synthetic.count=640 --set train.batch-size=32 --set train.epochs=1
         --set train.warmup-steps=4 --set train.log-every=10 --set train.checkpoint-every=1000)
       limit=600
     else

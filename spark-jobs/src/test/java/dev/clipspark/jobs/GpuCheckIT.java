@@ -56,8 +56,8 @@ class GpuCheckIT {
             + " CpuBackend; Maven run \\d+ s\\)$")
         .containsPattern("(?m)^PASS sharded-loss: \\d+ tests in 2 classes, 0 skipped, 0 failed")
         .containsPattern("(?m)^PASS host-memory: \\d+ tests in 3 classes, [1-9]\\d* skipped, 0 failed")
-        .containsPattern("(?m)^PASS bench-train: tiny-vit batch 16: [0-9.]+ s/step, [0-9.]+ samples/s, MFU [0-9.]+ of"
-            + " [0-9.]+ GFLOP/s GEMM, first loss [0-9.]+$")
+        .containsPattern("(?m)^PASS bench-train: tiny-vit batch 16: \\d+\\.\\d{3} s/step, \\d+\\.\\d\\d samples/s, MFU"
+            + " \\d\\.\\d{3} of \\d+\\.\\d GFLOP/s GEMM, first loss \\d\\.\\d{4}$")
         .containsPattern("(?m)^PASS train-2-workers: 2 workers on one CPU, loss [0-9.]+ at step 1 -> [0-9.]+ at step"
             + " \\d+, zero-shot top-1 [0-9.]+, top-5 [0-9.]+ \\(chance 0\\.021\\), \\d+ s$")
         .contains("gpu-check: every part passed (CPU backend)");

@@ -25,6 +25,8 @@ public final class Backends {
    * 3.7 to 8.6 without PTX, and a kernel binary runs only on GPUs of its own major version.
    */
   static final double FIRST_UNSUPPORTED = 9.0;
+  /** The oldest compute capability the kernels are built for (the Tesla K80's). */
+  static final double OLDEST_SUPPORTED = 3.7;
 
   /** The backend the classpath selects. */
   public enum Kind {
@@ -77,7 +79,8 @@ public final class Backends {
   /**
    * Checks one {@code nvidia-smi --query-gpu=name,compute_cap --format=csv,noheader} line.
    *
-   * @throws IllegalStateException if the compute capability is {@value #FIRST_UNSUPPORTED} or newer
+   * @throws IllegalStateException if the compute capability is {@value #FIRST_UNSUPPORTED} or newer, or older
+   *     than {@value #OLDEST_SUPPORTED}
    */
   static void requireSupported(String nvidiaSmiLine) {
     int comma = nvidiaSmiLine.lastIndexOf(',');
@@ -89,8 +92,8 @@ public final class Backends {
    * Checks a GPU's compute capability ({@code major.minor}, as nvidia-smi or ND4J's environment information give
    * it) against what the CUDA build can run.
    *
-   * @throws IllegalStateException naming the GPU if the compute capability is {@value #FIRST_UNSUPPORTED} or
-   *     newer, or cannot be read
+   * @throws IllegalStateException naming the GPU if the compute capability is below {@value #OLDEST_SUPPORTED},
+   *     {@value #FIRST_UNSUPPORTED} or newer, or cannot be read
    */
   public static void requireSupported(String name, String cap) {
     double value;
@@ -100,7 +103,7 @@ public final class Backends {
       throw new IllegalStateException("Cannot read the compute capability of " + name + " from nvidia-smi: '" + cap
           + "'", e);
     }
-    if (value >= FIRST_UNSUPPORTED) {
+    if (value >= FIRST_UNSUPPORTED || value < OLDEST_SUPPORTED) {
       throw new IllegalStateException(String.format(Locale.ROOT,
           "Cannot run ND4J's CUDA backend on %s: its compute capability %s is not supported; nd4j-cuda-11.6"
               + " 1.0.0-M2.1 has kernels for compute capability 3.7 to 8.x only (Hopper and newer GPUs cannot run"

@@ -26,6 +26,15 @@ class BackendsTest {
   }
 
   @Test
+  void keplersOlderThanTheK80AreRefusedToo() {
+    assertThatThrownBy(() -> Backends.requireSupported("Tesla K40m, 3.5"))
+        .hasMessageContaining("Tesla K40m: its compute capability 3.5 is not supported")
+        .hasMessageContaining("3.7 to 8.x");
+    assertThatCode(() -> Backends.requireSupported("Tesla K80, 3.7")).doesNotThrowAnyException();
+    assertThatCode(() -> Backends.requireSupported("Tesla T4", "7.5")).doesNotThrowAnyException();
+  }
+
+  @Test
   void amperesAndAdasRunTheSm86Kernels() {
     assertThatCode(() -> Backends.requireSupported("NVIDIA A100-SXM4-40GB, 8.0")).doesNotThrowAnyException();
     assertThatCode(() -> Backends.requireSupported("NVIDIA L4, 8.9")).doesNotThrowAnyException();
