@@ -497,6 +497,22 @@ class DatasetBuildTest {
       assertThat(rounds).hasSizeGreaterThan(1);
       assertThat(rounds.get(rounds.size() - 1).get("admitted")).isEqualTo(expected.size());
       assertThat(lazyStats.get("max_rounds_reached")).isEqualTo(false);
+
+      // Killed in the last round: its uncommitted output is a temporary directory. The re-run fetches that
+      // round again and nothing of the committed ones, and writes the same rows.
+      Path fetchedDir = Path.of(lazyOut, "_work", "fetched");
+      String last = String.format("round-%05d", rounds.size());
+      Files.move(fetchedDir.resolve(last), fetchedDir.resolve("." + last + ".tmp"));
+      Files.delete(Path.of(lazyOut, "manifest.json"));
+      long requestsBefore = pool.seen().size();
+      var resumed = build(q, List.of("table:" + csv), lazyOut, settings);
+      assertThat(pool.seen().size() - requestsBefore)
+          .isEqualTo(((Number) rounds.get(rounds.size() - 1).get("fetched")).longValue());
+      assertThat(resumed.manifest().shards()).isEqualTo(lazy.manifest().shards());
+      for (Manifest.Shard shard : lazy.manifest().shards()) {
+        assertThat(spark.read().parquet(lazyOut + "/" + shard.path()).collectAsList())
+            .isEqualTo(spark.read().parquet(allOut + "/" + shard.path()).collectAsList());
+      }
     }
   }
 

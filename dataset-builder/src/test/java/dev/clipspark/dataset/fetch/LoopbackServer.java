@@ -26,7 +26,7 @@ import javax.net.ssl.SSLContext;
 public final class LoopbackServer implements AutoCloseable {
 
   /** One request as the server saw it. */
-  record Seen(String method, String rawPath, Map<String, List<String>> headers) {
+  public record Seen(String method, String rawPath, Map<String, List<String>> headers) {
     String header(String name) {
       for (var e : headers.entrySet()) {
         if (e.getKey().equalsIgnoreCase(name)) {
@@ -89,7 +89,7 @@ public final class LoopbackServer implements AutoCloseable {
   }
 
   /** Every request received so far, in arrival order. */
-  List<Seen> seen() {
+  public List<Seen> seen() {
     return List.copyOf(seen);
   }
 
