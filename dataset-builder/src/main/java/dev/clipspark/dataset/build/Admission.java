@@ -83,6 +83,7 @@ final class Admission {
 
   /** Decides admission for {@code entries} with {@code cap} pairs per query. */
   static Decision decide(JavaSparkContext jsc, JavaRDD<Entry> entries, int cap) {
+    entries.persist(StorageLevel.MEMORY_AND_DISK_SER());
     JavaRDD<Entry> ok = entries.filter(e -> e.state() == OK);
     JavaPairRDD<String, Balancer.Rank> firstOk = ok.mapToPair(e -> new Tuple2<>(e.sha(), e.rank()))
         .reduceByKey(Admission::min);
@@ -120,6 +121,7 @@ final class Admission {
           state == UNFETCHED && reached ? 1 : 0};
     }).fold(new long[4], (a, b) -> new long[] {a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3]});
     current.unpersist();
+    entries.unpersist();
     return new Decision(all, thresholds, counts[0], counts[1], counts[2], counts[3], passes);
   }
 

@@ -64,7 +64,7 @@ public final class BuildBenchmark {
       String workDir) {}
 
   /** The figures of one build. */
-  public record Run(long fetched, double fetchedShare, double seconds, long workBytes, long shardBytes,
+  public record Run(long fetched, long ok, double fetchedShare, double seconds, long workBytes, long shardBytes,
       long written, int rounds) {}
 
   /**
@@ -136,7 +136,7 @@ public final class BuildBenchmark {
       Run lazy = build(spark, p, table, queriesDir, new Path(root, "lazy"), "lazy");
       Run all = build(spark, p, table, queriesDir, new Path(root, "all"), "all");
       boolean same = shardKeys(spark, new Path(root, "lazy")).equals(shardKeys(spark, new Path(root, "all")));
-      double success = all.fetched() == 0 ? 0 : okShare(spark, new Path(root, "all"));
+      double success = all.fetched() == 0 ? 0 : (double) all.ok() / all.fetched();
       return new Result(p.candidates(), matched, success, lazy, all, same, requests.get());
     } finally {
       server.stop(0);
@@ -212,7 +212,7 @@ public final class BuildBenchmark {
     Map<String, Object> stats = result.stats();
     long fetched = ((Number) stats.get("fetched")).longValue();
     long shardBytes = result.manifest().shards().stream().mapToLong(Manifest.Shard::bytes).sum();
-    return new Run(fetched, (double) fetched / p.candidates(), seconds, work, shardBytes,
+    return new Run(fetched, ((Number) stats.get("processed_ok")).longValue(), (double) fetched / p.candidates(), seconds, work, shardBytes,
         result.manifest().totalRows(), ((List<?>) stats.get("rounds")).size());
   }
 
@@ -224,17 +224,6 @@ public final class BuildBenchmark {
           .forEach(r -> keys.add(r.getString(0)));
     }
     return keys;
-  }
-
-  private static double okShare(SparkSession spark, Path out) throws IOException {
-    Map<String, Object> stats;
-    try (var in = out.getFileSystem(spark.sparkContext().hadoopConfiguration())
-        .open(new Path(out, DatasetBuild.STATS_FILE))) {
-      @SuppressWarnings("unchecked")
-      Map<String, Object> read = Manifest.JSON.readValue(in, Map.class);
-      stats = read;
-    }
-    return ((Number) stats.get("processed_ok")).doubleValue() / ((Number) stats.get("fetched")).doubleValue();
   }
 
   /** The figures as a flat map, for the bench command's table and JSON. */

@@ -410,7 +410,7 @@ public final class DatasetBuild {
       LOG.info("Round {}: fetching {} images for {} candidates ({} held by their sources)", round, fetchedKeys,
           candidates, inSource.size());
       Path dir = new Path(fetchedDir, roundName(round));
-      Path tmp = new Path(fetchedDir, "." + roundName(round) + ".tmp");
+      Path tmp = new Path(fetchedDir, roundName(round) + ".tmp");
       fs.delete(tmp, true);
       JavaRDD<Row> rows = units.mapPartitions(new CandidateProcessor(options, HadoopConf.of(hadoop)));
       spark.createDataFrame(rows, Schemas.FETCHED).write().mode(SaveMode.Overwrite).parquet(tmp.toString());

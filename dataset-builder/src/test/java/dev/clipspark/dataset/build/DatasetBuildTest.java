@@ -502,7 +502,7 @@ class DatasetBuildTest {
       // round again and nothing of the committed ones, and writes the same rows.
       Path fetchedDir = Path.of(lazyOut, "_work", "fetched");
       String last = String.format("round-%05d", rounds.size());
-      Files.move(fetchedDir.resolve(last), fetchedDir.resolve("." + last + ".tmp"));
+      Files.move(fetchedDir.resolve(last), fetchedDir.resolve(last + ".tmp"));
       Files.delete(Path.of(lazyOut, "manifest.json"));
       long requestsBefore = pool.seen().size();
       var resumed = build(q, List.of("table:" + csv), lazyOut, settings);
