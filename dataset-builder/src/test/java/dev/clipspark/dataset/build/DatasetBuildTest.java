@@ -517,6 +517,27 @@ class DatasetBuildTest {
   }
 
   @Test
+  void maxRoundsBoundsTheRoundsAndSaysWhatItCut() throws Exception {
+    // Ten kites, every other image cut short: the first round's take of 4 leaves the query short.
+    Path folder = Files.createDirectories(dir.resolve("rounds"));
+    for (int i = 0; i < 10; i++) {
+      byte[] png = image(40 + i, 40, 40);
+      Files.write(folder.resolve("k" + i + ".png"), i % 2 == 0 ? java.util.Arrays.copyOf(png, png.length / 3) : png);
+      Files.writeString(folder.resolve("k" + i + ".txt"), "kite number " + i);
+    }
+    String out = dir.resolve("rounds-out").toString();
+    build(queries("kite"), List.of("folder:" + folder), out, "balance.max-per-query = 4\nbalance.max-rounds = 1");
+    var stats = stats(out);
+    assertThat(stats.get("max_rounds_reached")).isEqualTo(true);
+    assertThat((List<?>) stats.get("rounds")).hasSize(1);
+    @SuppressWarnings("unchecked")
+    var rejected = (Map<String, Integer>) stats.get("rejected");
+    assertThat(rejected.get(RejectReason.ROUND_LIMIT.key())).isPositive();
+    assertThat(((Number) stats.get("written")).longValue()).isLessThan(4).isPositive();
+    assertThat(((Number) stats.get("fetched")).longValue()).isEqualTo(4);
+  }
+
+  @Test
   void keysThatClashAcrossSourcesAreRefused() throws Exception {
     for (String d : List.of("one", "two")) {
       Path f = Files.createDirectories(dir.resolve(d));
