@@ -24,8 +24,9 @@ import picocli.CommandLine.Option;
 @Command(
     name = "bench",
     mixinStandardHelpOptions = true,
-    description = "Benchmarks: matcher and images on one thread (run under 'taskset -c 0' for a one-core figure),"
-        + " train, loss, collective and build on the whole machine.",
+    description = {"Measures ClipSpark's hot paths on this machine and prints their rates.",
+        "matcher and images run on one thread (run under 'taskset -c 0' for a one-core figure); train, loss,"
+            + " collective and build use the whole machine."},
     subcommands = {BenchCommand.Matcher.class, BenchCommand.Images.class, BenchCommand.Train.class,
         BenchCommand.Loss.class, BenchCommand.CollectiveBench.class, BenchCommand.Build.class})
 final class BenchCommand implements Runnable {
@@ -45,7 +46,7 @@ final class BenchCommand implements Runnable {
   }
 
   @Command(name = "matcher", mixinStandardHelpOptions = true,
-      description = "Caption-to-query matching: captions per second on one thread against a synthetic query list.")
+      description = "Times caption-to-query matching: captions per second on one thread against a synthetic query list.")
   static final class Matcher implements Callable<Integer> {
     @Mixin Output output;
     @Mixin SettingsOptions settings;
@@ -80,7 +81,7 @@ final class BenchCommand implements Runnable {
   }
 
   @Command(name = "images", mixinStandardHelpOptions = true,
-      description = "Decode + resize + re-encode of JPEG sources: images per second on one thread.")
+      description = "Times decoding, resizing and re-encoding JPEG sources: images per second on one thread.")
   static final class Images implements Callable<Integer> {
     @Mixin Output output;
     @Mixin SettingsOptions settings;
@@ -114,9 +115,9 @@ final class BenchCommand implements Runnable {
   }
 
   @Command(name = "train", mixinStandardHelpOptions = true,
-      description = {"A CLIP training step on synthetic inputs: samples/s and model FLOP utilisation.",
-          "The step is forward, loss, backward and AdamW; the utilisation is its matrix-product FLOPs per second",
-          "over this process's measured single-precision GEMM rate (GEMMs on all cores through BLAS)."})
+      description = {"Times a CLIP training step on synthetic inputs: samples/s and model FLOP utilisation.",
+          "The step is forward, loss, backward and AdamW; the utilisation is its matrix-product FLOPs per second"
+              + " over this process's measured single-precision GEMM rate (GEMMs on all cores through BLAS)."})
   static final class Train implements Callable<Integer> {
     @Mixin Output output;
     @Mixin SettingsOptions settings;
@@ -170,16 +171,14 @@ final class BenchCommand implements Runnable {
   }
 
   @Command(name = "loss", mixinStandardHelpOptions = true,
-      description = {"One worker's share of the distributed loss: sharded against gather-with-gradient.",
-          "Rank 0 of --workers computes its share of the contrastive loss of --batch",
-          "pairs of --dim features, the other workers simulated with seeded synthetic",
-          "embeddings, with the exact sharded loss and with open_clip's gather-with-",
-          "gradient scheme in the same run. Reports the median seconds per step, the",
-          "working memory beyond the gathered N x d features (measured: every ND4J",
-          "allocation during the step, an upper bound on its peak; and analytic), the",
-          "bytes a ring moves through the worker per step, and the dense N x N loss's",
-          "analytic working memory (also run and measured for a batch of at most "
-              + dev.clipspark.training.model.LossBenchmark.DENSE_MAX_BATCH + ")."})
+      description = {"Times one worker's share of the distributed loss, sharded against gather-with-gradient.",
+          "Rank 0 of --workers computes its share of the contrastive loss of --batch pairs of --dim features, the"
+              + " other workers simulated with seeded synthetic embeddings, with the exact sharded loss and with"
+              + " open_clip's gather-with-gradient scheme in the same run. Reports the median seconds per step, the"
+              + " working memory beyond the gathered N x d features (measured: every ND4J allocation during the"
+              + " step, an upper bound on its peak; and analytic), the bytes a ring moves through the worker per"
+              + " step, and the dense N x N loss's analytic working memory (also run and measured for a batch of at"
+              + " most " + dev.clipspark.training.model.LossBenchmark.DENSE_MAX_BATCH + ")."})
   static final class Loss implements Callable<Integer> {
     @Mixin Output output;
     @Mixin SettingsOptions settings;
@@ -244,12 +243,11 @@ final class BenchCommand implements Runnable {
   }
 
   @Command(name = "collective", mixinStandardHelpOptions = true,
-      description = {"Ring collectives over TCP on loopback against a plain socket copy.",
-          "All-reduce, all-gather and reduce-scatter with the --workers ranks as",
-          "threads of this JVM, against a plain socket copy of the same bytes between",
-          "two threads, and against allocating a fresh array of the same bytes (all-",
-          "gather and reduce-scatter allocate their results). Rates are the array's",
-          "bytes over the median time of one operation."})
+      description = {"Times ring collectives over TCP on loopback against a plain socket copy.",
+          "All-reduce, all-gather and reduce-scatter with the --workers ranks as threads of this JVM, against a"
+              + " plain socket copy of the same bytes between two threads, and against allocating a fresh array of"
+              + " the same bytes (all-gather and reduce-scatter allocate their results). Rates are the array's"
+              + " bytes over the median time of one operation."})
   static final class CollectiveBench implements Callable<Integer> {
     @Mixin Output output;
     @Mixin SettingsOptions settings;
@@ -294,9 +292,10 @@ final class BenchCommand implements Runnable {
   }
 
   @Command(name = "build", mixinStandardHelpOptions = true,
-      description = {"build-dataset with build.plan = lazy against build.plan = all, in local Spark, on a generated",
-          "URL pool served from loopback in this process (45% of URLs fail, most captions match no query, the",
-          "caps bind for the frequent queries): candidates fetched / pool, wall time and _work bytes of each."})
+      description = {"Times build-dataset with build.plan = lazy against build.plan = all on a generated URL pool.",
+          "Runs in local Spark against a pool served from loopback in this process (45% of URLs fail, most captions"
+              + " match no query, the caps bind for the frequent queries) and reports candidates fetched / pool,"
+              + " wall time and _work bytes of each plan."})
   static final class Build implements Callable<Integer> {
     @Mixin Output output;
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;

@@ -16,10 +16,11 @@ import picocli.CommandLine.Option;
     name = "build-queries",
     mixinStandardHelpOptions = true,
     description = {
-        "Builds the query list as in the CLIP paper: words seen at least queries.min-count times in the",
-        "corpus, bigrams with high pointwise mutual information, article titles with at least",
-        "queries.title.min-views views, and WordNet lemma names not already in the list, capped at",
-        "queries.max. Writes OUT/queries.parquet (query, kind, score, rank) and OUT/summary.json."})
+        "Builds the query list as the CLIP paper did, from a text corpus, article titles and WordNet.",
+        "Words seen at least queries.min-count times in the corpus, bigrams with high pointwise mutual"
+            + " information, article titles with at least queries.title.min-views views, and WordNet lemma names"
+            + " not already in the list, capped at queries.max. Writes OUT/queries.parquet (query, kind, score,"
+            + " rank) and OUT/summary.json."})
 final class BuildQueriesCommand extends JobCommand {
 
   @Option(names = "--corpus", required = true, arity = "1..*", paramLabel = "PATH",

@@ -47,9 +47,10 @@ import picocli.CommandLine.Option;
     name = "demo",
     mixinStandardHelpOptions = true,
     description = {
-        "Runs the pipeline end to end in Spark on data it generates: corpus -> queries -> dataset -> tokenizer",
-        "-> a tiny CLIP model trained on the dataset -> its zero-shot accuracy on unseen images (report.html).",
-        "Settings: conf/demo.conf, overridable with --conf and --set."})
+        "Runs the whole pipeline end to end in Spark local mode on data it generates.",
+        "corpus -> queries -> dataset -> tokenizer -> a tiny CLIP model trained on the dataset -> its zero-shot"
+            + " accuracy on unseen images (report.html). Settings: conf/demo.conf, overridable with --conf and"
+            + " --set."})
 final class DemoCommand extends JobCommand {
 
   private static void deleteRecursively(File dir) {

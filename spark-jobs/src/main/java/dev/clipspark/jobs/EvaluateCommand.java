@@ -20,13 +20,14 @@ import picocli.CommandLine.Option;
     name = "evaluate",
     mixinStandardHelpOptions = true,
     description = {
-        "Evaluates a CLIP checkpoint on a dataset, embedding images and texts in Spark executors:",
-        "  zeroshot      zero-shot classification with prompt ensembling (top-1, top-k, mean per-class recall,",
-        "                per-class accuracy, confusion matrix)",
-        "  linear-probe  logistic regression (Spark MLlib, L-BFGS) on frozen features, L2 strength chosen on a",
-        "                validation part of the train split",
-        "  retrieval     image-to-text and text-to-image recall@1/5/10 and median rank on captions",
-        "  embed         image and/or text embeddings with their keys to OUT/embeddings (Parquet)",
+        "Evaluates a CLIP checkpoint on a dataset, embedding images and texts in Spark executors.",
+        "Tasks (--task):",
+        "- zeroshot: zero-shot classification with prompt ensembling (top-1, top-k, mean per-class recall,"
+            + " per-class accuracy, confusion matrix).",
+        "- linear-probe: logistic regression (Spark MLlib, L-BFGS) on frozen features, L2 strength chosen on a"
+            + " validation part of the train split.",
+        "- retrieval: image-to-text and text-to-image recall@1/5/10 and median rank on captions.",
+        "- embed: image and/or text embeddings with their keys to OUT/embeddings (Parquet).",
         "Writes OUT/report.json and OUT/report.html (plots). Settings: eval.* (conf/evaluation.conf)."})
 final class EvaluateCommand extends JobCommand {
 

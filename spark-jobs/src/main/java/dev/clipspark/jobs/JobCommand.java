@@ -15,6 +15,9 @@ import picocli.CommandLine.Mixin;
  */
 abstract class JobCommand implements Callable<Integer> {
 
+  /** How often progress lines may come. */
+  static final java.time.Duration PROGRESS_INTERVAL = java.time.Duration.ofSeconds(5);
+
   @Mixin
   CommonOptions common;
 
@@ -37,6 +40,11 @@ abstract class JobCommand implements Callable<Integer> {
     return spec.name();
   }
 
+  /** Whether the Spark-stage {@link ProgressReporter} runs for this command (training reports its own steps). */
+  boolean reportsStageProgress() {
+    return true;
+  }
+
   PrintWriter out() {
     return spec.commandLine().getOut();
   }
@@ -46,9 +54,16 @@ abstract class JobCommand implements Callable<Integer> {
     Settings settings = JobConfig.load(common.settings.conf, common.settings.sets, commandDefaults());
     prepare(settings);
     SparkSession spark = SparkSessions.create(jobName(), common.master);
+    ProgressReporter progress = reportsStageProgress()
+        ? ProgressReporter.start(jobName(), spark.sparkContext(), common.progress, System.console() != null,
+            PROGRESS_INTERVAL, spec.commandLine().getErr())
+        : null;
     try {
       return run(spark);
     } finally {
+      if (progress != null) {
+        progress.close();
+      }
       spark.stop();
     }
   }

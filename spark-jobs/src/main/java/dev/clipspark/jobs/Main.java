@@ -52,6 +52,16 @@ public final class Main implements Runnable {
   /** The configured picocli command line. */
   public static CommandLine commandLine() {
     var cl = new CommandLine(new Main());
+    // Descriptions are paragraphs that wrap to the terminal's width (80 columns when it cannot be told).
+    cl.setUsageHelpAutoWidth(true);
+    cl.setCaseInsensitiveEnumValuesAllowed(true);
+    // picocli does not check unmatched arguments when --help is given, so 'clip NOSUCH --help' would print the
+    // top-level help and exit 0: refuse them first, so a script probing for a command is not misled.
+    var runLast = new CommandLine.RunLast();
+    cl.setExecutionStrategy(parseResult -> {
+      refuseUnmatched(parseResult);
+      return runLast.execute(parseResult);
+    });
     cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
       PrintWriter err = commandLine.getErr();
       if (ex instanceof ConfigValueException || ex instanceof IllegalArgumentException) {
@@ -65,6 +75,28 @@ public final class Main implements Runnable {
       return 1;
     });
     return cl;
+  }
+
+  /**
+   * Throws a usage error for the first command on the parsed path with arguments it does not know: "Unknown
+   * command" with the commands there are when the argument looks like a command name.
+   */
+  static void refuseUnmatched(CommandLine.ParseResult parseResult) {
+    for (var pr = parseResult; pr != null; pr = pr.subcommand()) {
+      var unmatched = pr.unmatched();
+      if (unmatched.isEmpty()) {
+        continue;
+      }
+      var cl = pr.commandSpec().commandLine();
+      String first = unmatched.get(0);
+      if (!first.startsWith("-") && !cl.getSubcommands().isEmpty() && !pr.hasSubcommand()) {
+        var names = cl.getSubcommands().keySet().stream().filter(n -> !n.equals("help")).toList();
+        throw new CommandLine.UnmatchedArgumentException(cl,
+            "Unknown command '" + first + "' for '" + pr.commandSpec().qualifiedName()
+                + "': must be one of " + String.join(", ", names));
+      }
+      throw new CommandLine.UnmatchedArgumentException(cl, unmatched);
+    }
   }
 
   /** The version from the jar's manifest. */

@@ -18,11 +18,19 @@ import picocli.CommandLine.Option;
     name = "train",
     mixinStandardHelpOptions = true,
     description = {
-        "Trains a CLIP model (conf/models/NAME.conf) on a dataset built by build-dataset: symmetric contrastive",
-        "loss over each batch, AdamW, warm-up and cosine schedule (train.* settings, see conf/training.conf).",
-        "Writes OUT/checkpoints/step-N/ every train.checkpoint-every steps and OUT/metrics.jsonl. When OUT already",
-        "holds a complete checkpoint, training resumes from the newest one and continues exactly where it stopped."})
+        "Trains a CLIP model on a built dataset, resuming from the newest checkpoint in OUT.",
+        "The model is a conf/models/NAME.conf architecture; training uses the symmetric contrastive loss over each"
+            + " batch, AdamW, warm-up and a cosine schedule (train.* settings, see conf/training.conf). Writes"
+            + " OUT/checkpoints/step-N/ every train.checkpoint-every steps and OUT/metrics.jsonl. When OUT already"
+            + " holds a complete checkpoint, training resumes from the newest one and continues exactly where it"
+            + " stopped."})
 final class TrainCommand extends JobCommand {
+
+  @Override
+  boolean reportsStageProgress() {
+    return false;
+  }
+
 
   @Option(names = "--data", required = true, paramLabel = "DIR",
       description = "Dataset directory written by build-dataset (holds manifest.json).")

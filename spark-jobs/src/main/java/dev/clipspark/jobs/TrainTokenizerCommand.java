@@ -14,10 +14,10 @@ import picocli.CommandLine.Option;
     name = "train-tokenizer",
     mixinStandardHelpOptions = true,
     description = {
-        "Learns lower-cased byte-level BPE merges (CLIP's tokenizer) from the captions of a dataset built by",
-        "build-dataset, counting words in Spark and learning merges on the driver, until the vocabulary has",
-        "tokenizer.vocab-size tokens (49,408 by default). Writes FILE in the format of OpenAI's",
-        "bpe_simple_vocab_16e6.txt.gz (gzip when FILE ends in .gz)."})
+        "Learns CLIP's lower-cased byte-level BPE merges from the captions of a built dataset.",
+        "Words are counted in Spark and merges learned on the driver until the vocabulary has"
+            + " tokenizer.vocab-size tokens (49,408 by default). Writes FILE in the format of OpenAI's"
+            + " bpe_simple_vocab_16e6.txt.gz (gzip when FILE ends in .gz)."})
 final class TrainTokenizerCommand extends JobCommand {
 
   @Option(names = "--data", required = true, paramLabel = "DIR",

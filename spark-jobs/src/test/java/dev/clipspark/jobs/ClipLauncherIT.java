@@ -66,20 +66,20 @@ class ClipLauncherIT {
     assertThat(run.output()).contains("BPE merges learned");
 
     // Step 5: the tiny model trained on the dataset, its loss falling from about ln(64).
-    assertThat(run.output()).contains("5/6 training tiny-vit").contains("step 25/155 epoch 0 loss ");
-    var curve = java.util.regex.Pattern.compile("loss (\\d+\\.\\d+) at step 1 -> (\\d+\\.\\d+) at step 155")
+    assertThat(run.output()).contains("5/6 training tiny-vit").contains("step 25/248 epoch 0 loss ");
+    var curve = java.util.regex.Pattern.compile("loss (\\d+\\.\\d+) at step 1 -> (\\d+\\.\\d+) at step 248")
         .matcher(run.output());
     assertThat(curve.find()).as(run.output()).isTrue();
     assertThat(Double.parseDouble(curve.group(2))).isLessThan(Double.parseDouble(curve.group(1)) * 0.7);
     assertThat(out.resolve("train/checkpoints/latest")).isRegularFile();
-    assertThat(out.resolve("train/checkpoints/step-0000000155/checkpoint.json")).isRegularFile();
+    assertThat(out.resolve("train/checkpoints/step-0000000248/checkpoint.json")).isRegularFile();
     assertThat(Files.readAllLines(out.resolve("train/metrics.jsonl"))).hasSizeGreaterThan(5);
 
     // Step 6: zero-shot on unseen images of the 48 classes, with a report.
     var zeroShot = java.util.regex.Pattern.compile("6/6 zero-shot on 384 unseen images of the 48 classes: top-1"
         + " (\\d\\.\\d+), top-5 (\\d\\.\\d+) \\(chance 0\\.021\\)").matcher(run.output());
     assertThat(zeroShot.find()).as(run.output()).isTrue();
-    assertThat(Double.parseDouble(zeroShot.group(1))).as("demo zero-shot top-1, chance 0.021").isGreaterThan(0.1);
+    assertThat(Double.parseDouble(zeroShot.group(1))).as("demo zero-shot top-1, chance 0.021").isGreaterThan(0.2);
     assertThat(out.resolve("evaluation/report.html")).isRegularFile();
     assertThat(run.output()).contains(out.resolve("evaluation/report.html").toAbsolutePath().toString());
     Map<?, ?> report = json.readValue(out.resolve("evaluation/report.json").toFile(), Map.class);

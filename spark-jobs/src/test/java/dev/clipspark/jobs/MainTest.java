@@ -40,6 +40,50 @@ class MainTest {
   }
 
   @Test
+  void anUnknownCommandIsAUsageErrorEvenWithHelp() {
+    assertThat(run("NOSUCH", "--help")).isEqualTo(Main.USAGE);
+    assertThat(err.toString()).contains("Unknown command 'NOSUCH' for 'clip': must be one of demo, build-queries");
+    assertThat(out.toString()).doesNotContain("Commands:");
+    err.getBuffer().setLength(0);
+    assertThat(run("NOSUCH")).isEqualTo(Main.USAGE);
+    assertThat(err.toString()).contains("'NOSUCH'");
+    err.getBuffer().setLength(0);
+    assertThat(run("bench", "nosuch", "--help")).isEqualTo(Main.USAGE);
+    assertThat(err.toString()).contains("Unknown command 'nosuch' for 'clip bench': must be one of matcher, images");
+    err.getBuffer().setLength(0);
+    assertThat(run("train", "--help", "--no-such-flag")).isEqualTo(Main.USAGE);
+    assertThat(err.toString()).contains("--no-such-flag");
+  }
+
+  /**
+   * Every command's first description line is its summary in the command list: one whole sentence. The other
+   * lines are paragraphs or list items that picocli wraps to the terminal, never sentences broken by hand.
+   */
+  @Test
+  void everyCommandHasAOneSentenceSummaryAndWholeParagraphs() {
+    var stack = new java.util.ArrayDeque<picocli.CommandLine>();
+    stack.push(Main.commandLine());
+    int checked = 0;
+    while (!stack.isEmpty()) {
+      var cl = stack.pop();
+      cl.getSubcommands().values().forEach(stack::push);
+      if (cl.getCommandName().equals("help")) {
+        continue;
+      }
+      String[] description = cl.getCommandSpec().usageMessage().description();
+      String name = cl.getCommandSpec().qualifiedName();
+      assertThat(description).as(name).isNotEmpty();
+      assertThat(description[0]).as(name + " summary").matches("[A-Z][^\\n]*\\.").doesNotContain(". ");
+      for (String paragraph : description) {
+        assertThat(paragraph).as(name + ": '" + paragraph + "'").matches("(?s).*[.:]").doesNotContain("\n");
+      }
+      checked++;
+    }
+    assertThat(checked).isGreaterThan(12);
+    assertThat(Main.commandLine().isUsageHelpAutoWidth()).isTrue();
+  }
+
+  @Test
   void trainRefusesAnUnknownModelBeforeSpark() {
     assertThat(run("train", "--data", ".", "--model", "ViT-X-99", "--out", "o")).isEqualTo(Main.USAGE);
     assertThat(err.toString()).contains("ViT-X-99");

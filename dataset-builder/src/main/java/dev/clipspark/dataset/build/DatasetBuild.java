@@ -234,7 +234,7 @@ public final class DatasetBuild {
       if (!options.keepWork()) {
         fs.delete(work, true);
       }
-      LOG.info("Wrote {} rows in {} shards to {} after {} round(s); {} of {} candidates never fetched", admittedCount,
+      LOG.debug("Wrote {} rows in {} shards to {} after {} round(s); {} of {} candidates never fetched", admittedCount,
           shards.size(), out, rounds.size(), stats.get("never_fetched"), stats.get("candidates"));
       return new Result(manifest, stats, false);
     }
@@ -534,7 +534,7 @@ public final class DatasetBuild {
       stats.put("duplicates", rejected.get(RejectReason.DUPLICATE.key()));
       stats.put("unique", decision.counting());
       stats.put("matched", planned);
-      LOG.info("{} candidates: {} matched no query, {} planned, {} fetched or decoded ({} OK)", total, unmatched,
+      LOG.debug("{} candidates: {} matched no query, {} planned, {} fetched or decoded ({} OK)", total, unmatched,
           planned, fetched, ok);
     }
 

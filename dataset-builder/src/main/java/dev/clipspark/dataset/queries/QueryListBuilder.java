@@ -210,7 +210,7 @@ public final class QueryListBuilder {
         var summary = new QuerySummary(found, beforeCap, afterCap, totalBeforeCap, total, totalBeforeCap - total,
             corpusWords, titles.lines(), titles.malformed(), synsets.size(), inputs, options);
         commit(fs, tmp, out, summary);
-        LOG.info("Wrote {} queries to {} ({} dropped by the cap of {})", total, outDir, totalBeforeCap - total,
+        LOG.debug("Wrote {} queries to {} ({} dropped by the cap of {})", total, outDir, totalBeforeCap - total,
             options.max());
         return summary;
       } finally {

@@ -104,7 +104,7 @@ public final class BpeTrainer {
           captions.sparkSession().sparkContext().hadoopConfiguration());
       var result = new TrainResult(outFile, vocabSize, ClipTokenizer.BASE_TOKENS + merges.size(), merges.size(),
           distinct, occurrences, wordCounts.size(), minWordCount);
-      LOG.info("BPE: counted {} distinct words ({} in all) in {} s, learned {} of {} merges from {} words in {} s,"
+      LOG.debug("BPE: counted {} distinct words ({} in all) in {} s, learned {} of {} merges from {} words in {} s,"
               + " wrote {}", distinct, occurrences, seconds(counted - start), merges.size(), asked, wordCounts.size(),
           seconds(learned - counted), outFile);
       if (!result.complete()) {

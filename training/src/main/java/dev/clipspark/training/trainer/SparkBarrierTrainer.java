@@ -47,6 +47,13 @@ public final class SparkBarrierTrainer {
 
   private static final Logger LOG = LoggerFactory.getLogger(SparkBarrierTrainer.class);
 
+  /**
+   * In local mode the barrier tasks run in the driver's JVM: rank 0 hands its progress lines straight to the
+   * driver's consumer registered here under the run's id, so each event is reported once (not once logged by
+   * the worker and once more by the driver following {@code metrics.jsonl}).
+   */
+  private static final Map<String, Consumer<String>> LOCAL_PROGRESS = new java.util.concurrent.ConcurrentHashMap<>();
+
   private SparkBarrierTrainer() {}
 
   /** Reads and checks {@value #TIMEOUT} (1 second to 1 day). */
@@ -74,11 +81,16 @@ public final class SparkBarrierTrainer {
     long timeoutMillis = timeout.toMillis();
     var jsc = JavaSparkContext.fromSparkContext(sc);
     List<Integer> ranks = IntStream.range(0, workers).boxed().toList();
+    String runId = java.util.UUID.randomUUID().toString();
+    boolean local = sc.isLocal();
+    if (local) {
+      LOCAL_PROGRESS.put(runId, progress);
+    }
     var job = new CompletableFuture<List<TrainSummary>>();
     Thread runner = new Thread(() -> {
       try {
         job.complete(jsc.parallelize(ranks, workers).rdd().barrier()
-            .mapPartitions(new WorkerFunction(request, options, conf, timeoutMillis), false,
+            .mapPartitions(new WorkerFunction(request, options, conf, timeoutMillis, runId), false,
                 ClassTag$.MODULE$.apply(TrainSummary.class))
             .toJavaRDD().repartition(1).collect());
       } catch (Throwable t) {
@@ -86,27 +98,33 @@ public final class SparkBarrierTrainer {
       }
     }, "clipspark-train-job");
     runner.setDaemon(true);
+    // On a cluster the driver follows the metrics rank 0 writes; in local mode rank 0 reports directly.
+    Consumer<String> followed = local ? line -> { } : progress;
     var follower = new Follower(request.outDir(), conf.get());
     runner.start();
     List<TrainSummary> results;
-    while (true) {
-      try {
-        results = job.get(2, TimeUnit.SECONDS);
-        break;
-      } catch (TimeoutException e) {
-        follower.poll(progress);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        jsc.cancelAllJobs();
-        throw new IllegalStateException("Interrupted while training " + request.outDir(), e);
-      } catch (ExecutionException e) {
-        if (e.getCause() instanceof RuntimeException r) {
-          throw r;
+    try {
+      while (true) {
+        try {
+          results = job.get(2, TimeUnit.SECONDS);
+          break;
+        } catch (TimeoutException e) {
+          follower.poll(followed);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          jsc.cancelAllJobs();
+          throw new IllegalStateException("Interrupted while training " + request.outDir(), e);
+        } catch (ExecutionException e) {
+          if (e.getCause() instanceof RuntimeException r) {
+            throw r;
+          }
+          throw new IllegalStateException("Cannot train " + request.outDir() + ": " + e.getCause(), e.getCause());
         }
-        throw new IllegalStateException("Cannot train " + request.outDir() + ": " + e.getCause(), e.getCause());
       }
+    } finally {
+      LOCAL_PROGRESS.remove(runId);
     }
-    follower.poll(progress);
+    follower.poll(followed);
     if (results.isEmpty()) {
       throw new IllegalStateException("Cannot finish training: rank 0 returned no summary");
     }
@@ -192,12 +210,27 @@ public final class SparkBarrierTrainer {
     private final TrainOptions options;
     private final HadoopConf conf;
     private final long timeoutMillis;
+    private final String runId;
 
-    WorkerFunction(Trainer.Request request, TrainOptions options, HadoopConf conf, long timeoutMillis) {
+    WorkerFunction(Trainer.Request request, TrainOptions options, HadoopConf conf, long timeoutMillis,
+        String runId) {
       this.request = request;
       this.options = options;
       this.conf = conf;
       this.timeoutMillis = timeoutMillis;
+      this.runId = runId;
+    }
+
+    /**
+     * Where this rank's progress lines go: in the driver's JVM (local mode), rank 0's to the driver's consumer
+     * and the other ranks' (the same events) to the debug log; on an executor, to its log.
+     */
+    private Consumer<String> progressSink(int rank) {
+      Consumer<String> driver = LOCAL_PROGRESS.get(runId);
+      if (driver == null) {
+        return LOG::info;
+      }
+      return rank == 0 ? driver : LOG::debug;
     }
 
     @Override
@@ -217,7 +250,7 @@ public final class SparkBarrierTrainer {
       TrainOptions effective = attempt == 0 ? options : options.withoutTestHooks();
       List<TrainSummary> out;
       try (Collective collective = Collectives.tcpRing(rank, size, peers, Duration.ofMillis(timeoutMillis))) {
-        TrainSummary summary = Trainer.run(request, effective, conf.get(), line -> LOG.info(line), collective,
+        TrainSummary summary = Trainer.run(request, effective, conf.get(), progressSink(rank), collective,
             context::isInterrupted);
         out = rank == 0 ? List.of(summary) : Collections.emptyList();
       }
