@@ -55,12 +55,20 @@ public enum RejectReason {
    * to {@code *} or to our user agent.
    */
   ROBOTS_DISALLOWED,
-  /** Another candidate had the same image bytes (same sha256); the one with the smallest key was kept. */
+  /**
+   * A pair admitted before it in the plan order (the seeded rank) has the same image bytes (same sha256):
+   * the first copy the build admits wins.
+   */
   DUPLICATE,
   /** The caption matched no query. */
   UNMATCHED,
   /** Every query the caption matched was already full ({@code balance.max-per-query}). */
-  OVER_QUERY_CAP;
+  OVER_QUERY_CAP,
+  /**
+   * {@code balance.max-rounds} was reached before the candidate, which one of its queries still needed,
+   * was fetched.
+   */
+  ROUND_LIMIT;
 
   /** The reason's name in stats and logs, e.g. {@code corrupt_image}. */
   public String key() {

@@ -25,10 +25,10 @@ import picocli.CommandLine.Option;
     name = "bench",
     mixinStandardHelpOptions = true,
     description = {"Measures ClipSpark's hot paths on this machine and prints their rates.",
-        "matcher and images run on one thread (run under 'taskset -c 0' for a one-core figure); train, embed, loss"
-            + " and collective use the whole machine."},
+        "matcher and images run on one thread (run under 'taskset -c 0' for a one-core figure); train, embed, loss,"
+            + " collective and build use the whole machine."},
     subcommands = {BenchCommand.Matcher.class, BenchCommand.Images.class, BenchCommand.Train.class,
-        BenchCommand.Embed.class, BenchCommand.Loss.class, BenchCommand.CollectiveBench.class})
+        BenchCommand.Embed.class, BenchCommand.Loss.class, BenchCommand.CollectiveBench.class, BenchCommand.Build.class})
 final class BenchCommand implements Runnable {
 
   @CommandLine.Spec
@@ -36,7 +36,8 @@ final class BenchCommand implements Runnable {
 
   @Override
   public void run() {
-    throw new CommandLine.ParameterException(spec.commandLine(), "Missing benchmark: matcher, images, train, embed, loss or collective");
+    throw new CommandLine.ParameterException(spec.commandLine(),
+        "Missing benchmark: matcher, images, train, embed, loss, collective or build");
   }
 
   /** Options every benchmark takes. */
@@ -354,6 +355,62 @@ final class BenchCommand implements Runnable {
       figures.put("allocate_seconds", r.allocateSeconds());
       figures.put("allocate_bytes_per_second", r.allocateBytesPerSecond());
       return report(spec.commandLine().getOut(), "bench collective", figures, output.json);
+    }
+  }
+
+  @Command(name = "build", mixinStandardHelpOptions = true,
+      description = {"Times build-dataset with build.plan = lazy against build.plan = all on a generated URL pool.",
+          "Runs in local Spark against a pool served from loopback in this process (45% of URLs fail, most captions"
+              + " match no query, the caps bind for the frequent queries) and reports candidates fetched / pool,"
+              + " wall time and _work bytes of each plan."})
+  static final class Build implements Callable<Integer> {
+    @Mixin Output output;
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--candidates", defaultValue = "20000", description = "Rows in the pool (default: ${DEFAULT-VALUE}).")
+    int candidates;
+
+    @Option(names = "--queries", defaultValue = "50", description = "Query words (default: ${DEFAULT-VALUE}).")
+    int queries;
+
+    @Option(names = "--matching", defaultValue = "0.2",
+        description = "Share of captions that name a query (default: ${DEFAULT-VALUE}).")
+    double matching;
+
+    @Option(names = "--cap", defaultValue = "40", description = "balance.max-per-query (default: ${DEFAULT-VALUE}).")
+    int cap;
+
+    @Option(names = "--threads", defaultValue = "16", description = "fetch.threads (default: ${DEFAULT-VALUE}).")
+    int threads;
+
+    @Option(names = "--seed", defaultValue = "1", description = "Seed of the pool (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--work", paramLabel = "DIR", description = "Directory for the pool and both builds"
+        + " (deleted first; default: a new temporary directory).")
+    String work;
+
+    @Option(names = "--master", paramLabel = "URL", defaultValue = "local[2]",
+        description = "Spark master (default: ${DEFAULT-VALUE}).")
+    String master;
+
+    @Override
+    public Integer call() throws IOException {
+      if (candidates < 1 || queries < 1 || cap < 1 || threads < 1 || !(matching > 0 && matching <= 1)) {
+        throw new IllegalArgumentException("Cannot run bench build with --candidates " + candidates + " --queries "
+            + queries + " --cap " + cap + " --threads " + threads + " --matching " + matching
+            + ": counts must be at least 1 and --matching in (0, 1]");
+      }
+      String dir = work != null ? work : java.nio.file.Files.createTempDirectory("clip-bench-build").toString();
+      var spark = SparkSessions.create("bench build", master);
+      try {
+        var r = dev.clipspark.dataset.build.BuildBenchmark.run(spark,
+            new dev.clipspark.dataset.build.BuildBenchmark.Params(candidates, queries, matching, cap, threads, seed, dir));
+        return report(spec.commandLine().getOut(), "bench build",
+            dev.clipspark.dataset.build.BuildBenchmark.figures(r), output.json);
+      } finally {
+        spark.stop();
+      }
     }
   }
 

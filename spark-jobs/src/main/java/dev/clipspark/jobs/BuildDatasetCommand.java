@@ -18,10 +18,11 @@ import picocli.CommandLine.Option;
     mixinStandardHelpOptions = true,
     description = {
         "Builds a WIT-style dataset of image-text pairs whose captions match the query list.",
-        "Fetches, validates, resizes and deduplicates candidate (image, text) pairs, matches their captions"
-            + " against the query list, admits at most balance.max-per-query pairs per query, and writes"
-            + " OUT/shards/part-NNNNN.parquet, OUT/manifest.json and OUT/stats.json. Re-running into the same OUT"
-            + " resumes: processed candidates are reused and the output is rewritten whole."})
+        "Reads every source's metadata, matches captions against the query list, then fetches and decodes only"
+            + " the candidates each query still needs, in rounds (build.plan = lazy; build.plan = all fetches"
+            + " everything and writes the same rows), drops duplicates, admits at most balance.max-per-query pairs"
+            + " per query, and writes OUT/shards/part-NNNNN.parquet, OUT/manifest.json and OUT/stats.json."
+            + " Re-running into the same OUT resumes: committed rounds are reused and the output is rewritten whole."})
 final class BuildDatasetCommand extends JobCommand {
 
   @Option(names = "--queries", required = true, paramLabel = "DIR",

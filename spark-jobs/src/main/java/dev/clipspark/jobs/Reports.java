@@ -56,9 +56,26 @@ final class Reports {
     sb.append(String.format(Locale.ROOT, "Wrote %,d pairs in %d shards to %s%n", m.totalRows(), m.shards().size(), out));
     Map<String, Object> s = result.stats();
     if (!s.isEmpty()) {
-      sb.append(String.format(Locale.ROOT, "  candidates %,d, processed ok %,d, duplicates %,d, matched %,d, admitted %,d%n",
-          num(s.get("candidates")), num(s.get("processed_ok")), num(s.get("duplicates")), num(s.get("matched")),
-          num(s.get("admitted"))));
+      sb.append(String.format(Locale.ROOT, "  candidates %,d, matched (planned) %,d, fetched or decoded %,d,"
+              + " processed ok %,d, duplicates %,d, admitted %,d; never fetched %,d (%.1f%% of the pool)%n",
+          num(s.get("candidates")), num(s.get("planned")), num(s.get("fetched")), num(s.get("processed_ok")),
+          num(s.get("duplicates")), num(s.get("admitted")), num(s.get("never_fetched")),
+          100 * dbl(s.get("never_fetched_share"))));
+      var rounds = (List<Map<String, Object>>) s.get("rounds");
+      if (rounds != null) {
+        sb.append(String.format(Locale.ROOT, "  plan %s, %d round(s):", s.get("plan"), rounds.size()));
+        for (var r : rounds) {
+          sb.append(String.format(Locale.ROOT, " [%d: requested %,d, fetched %,d, ok %,d, admitted %,d]",
+              num(r.get("round")), num(r.get("requested")), num(r.get("fetched")), num(r.get("ok")),
+              num(r.get("admitted"))));
+        }
+        sb.append('\n');
+        if (Boolean.TRUE.equals(s.get("max_rounds_reached"))) {
+          sb.append(String.format(Locale.ROOT, "  WARNING: balance.max-rounds was reached: %,d candidates that"
+              + " queries still needed were never fetched (round_limit); raise balance.max-rounds and re-run"
+              + " with --overwrite to fill those queries%n", num(((Map<String, Object>) s.get("rejected")).get("round_limit"))));
+        }
+      }
       var rejected = (Map<String, Object>) s.get("rejected");
       var nonZero = new StringBuilder();
       rejected.forEach((k, v) -> {
@@ -83,6 +100,10 @@ final class Reports {
     }
     sb.append("  manifest: ").append(out).append("/manifest.json, stats: ").append(out).append("/stats.json");
     return sb.toString();
+  }
+
+  private static double dbl(Object o) {
+    return o == null ? 0 : ((Number) o).doubleValue();
   }
 
   private static long num(Object o) {

@@ -10,7 +10,10 @@ import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@code bench loss} and {@code bench collective} at small sizes: their JSON keys and consistent figures. */
+/**
+ * {@code bench loss}, {@code bench collective} and {@code bench build} at small sizes: their JSON keys and
+ * consistent figures.
+ */
 class BenchCommandTest {
 
   @TempDir Path dir;
@@ -23,6 +26,26 @@ class BenchCommandTest {
     cl.setOut(new PrintWriter(out, true));
     cl.setErr(new PrintWriter(err, true));
     return cl.execute(args);
+  }
+
+  @Test
+  void buildComparesTheLazyPlanWithFetchingEverythingOnTheSamePool() throws Exception {
+    Path json = dir.resolve("build.json");
+    assertThat(run("bench", "build", "--candidates", "300", "--queries", "5", "--cap", "6", "--threads", "4",
+        "--work", dir.resolve("work").toString(), "--json", json.toString())).as(err.toString()).isZero();
+    assertThat(out.toString()).startsWith("bench build").contains("lazy_fetched_share", "all_work_bytes");
+    JsonNode r = new ObjectMapper().readTree(json.toFile());
+    assertThat(r.get("same_rows").asBoolean()).isTrue();
+    assertThat(r.get("all_fetched").asLong()).isEqualTo(300);
+    assertThat(r.get("lazy_fetched").asLong()).isPositive().isLessThan(r.get("matched").asLong());
+    assertThat(r.get("written").asLong()).isPositive();
+    assertThat(r.get("lazy_work_bytes").asLong()).isLessThan(r.get("all_work_bytes").asLong());
+  }
+
+  @Test
+  void buildRefusesBadSizesNamingThem() {
+    assertThat(run("bench", "build", "--candidates", "0")).isNotZero();
+    assertThat(err.toString()).contains("Cannot run bench build with --candidates 0");
   }
 
   @Test

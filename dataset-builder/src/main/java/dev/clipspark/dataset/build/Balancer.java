@@ -35,7 +35,7 @@ final class Balancer {
     }
   }
 
-  /** Per-query totals and, for queries over the cap, the rank of the last pair they admit. */
+  /** Per-query totals and, for queries at or over the cap, the rank of the last pair they admit. */
   record Thresholds(Map<Integer, Long> matched, Map<Integer, Rank> lastAdmitted, int cap) implements Serializable {
 
     /** Whether a query admits the pair at {@code rank}. */
@@ -61,7 +61,7 @@ final class Balancer {
     }
   }
 
-  /** The cap-th lowest rank of each query matched by more than {@code cap} pairs. */
+  /** The cap-th lowest rank of each query matched by at least {@code cap} pairs. */
   static Thresholds thresholds(JavaRDD<Matched> pairs, int cap) {
     var perQuery = pairs
         .flatMapToPair(m -> Arrays.stream(m.queries())
@@ -74,7 +74,7 @@ final class Balancer {
     var last = new HashMap<Integer, Rank>();
     perQuery.forEach((q, summary) -> {
       matched.put(q, summary._1());
-      if (summary._1() > cap) {
+      if (summary._1() >= cap) {
         last.put(q, summary._2());
       }
     });
@@ -89,6 +89,9 @@ final class Balancer {
     private final PriorityQueue<Rank> highestFirst;
 
     Lowest(int cap) {
+      if (cap < 1) {
+        throw new IllegalArgumentException("Cannot keep the " + cap + " lowest ranks: must be at least 1");
+      }
       this.cap = cap;
       this.highestFirst = new PriorityQueue<>(java.util.Comparator.reverseOrder());
     }

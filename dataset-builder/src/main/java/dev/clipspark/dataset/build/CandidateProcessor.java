@@ -1,6 +1,5 @@
 package dev.clipspark.dataset.build;
 
-import dev.clipspark.dataset.Candidate;
 import dev.clipspark.dataset.RejectReason;
 import dev.clipspark.dataset.fetch.FetchResult;
 import dev.clipspark.dataset.fetch.OrderedParallelMap;
@@ -10,6 +9,7 @@ import dev.clipspark.dataset.image.ImageResult;
 import dev.clipspark.dataset.source.HadoopConf;
 import dev.clipspark.dataset.source.Sources;
 import java.io.IOException;
+import java.io.Serializable;
 import java.util.Iterator;
 import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.function.FlatMapFunction;
@@ -17,12 +17,13 @@ import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 
 /**
- * Turns one partition of candidates into rows of {@link Schemas#PROCESSED}: checks the caption, loads
- * the image bytes (in hand, fetched over HTTP with {@code fetch.threads} downloads in flight, or read
- * from a file system), hashes them, then decodes, validates, resizes and re-encodes them on the task's
- * own thread. Every candidate yields exactly one row, rejected or not.
+ * Turns one partition of fetch units into rows of {@link Schemas#FETCHED}: loads the image bytes (in
+ * hand from the source, fetched over HTTP with {@code fetch.threads} downloads in flight, or read from a
+ * file system), hashes them, then decodes, validates, resizes and re-encodes them on the task's own
+ * thread. Every unit yields exactly one row, rejected or not. Captions were checked when the plan was
+ * made, so only candidates worth their image get here.
  */
-final class CandidateProcessor implements FlatMapFunction<Iterator<Candidate>, Row> {
+final class CandidateProcessor implements FlatMapFunction<Iterator<CandidateProcessor.Unit>, Row> {
 
   private static final long serialVersionUID = 1L;
 
@@ -34,16 +35,26 @@ final class CandidateProcessor implements FlatMapFunction<Iterator<Candidate>, R
     this.hadoopConf = hadoopConf;
   }
 
-  /** A candidate whose image bytes were loaded, or why they could not be. */
-  private record Loaded(Candidate candidate, String caption, byte[] bytes, RejectReason reject, String detail) {}
+  /**
+   * One image to load: by its fetch key ({@code u:URL}, {@code p:PATH}), or with its bytes in hand
+   * ({@code k:KEY}, read from the source).
+   */
+  record Unit(String fetchKey, byte[] bytes) implements Serializable {
+    static Unit of(String fetchKey) {
+      return new Unit(fetchKey, null);
+    }
+  }
+
+  /** A unit whose image bytes were loaded, or why they could not be. */
+  private record Loaded(String fetchKey, byte[] bytes, RejectReason reject, String detail) {}
 
   @Override
-  public Iterator<Row> call(Iterator<Candidate> candidates) {
+  public Iterator<Row> call(Iterator<Unit> units) {
     var fetcher = new UrlFetcher(options.fetch());
     var images = new ImageProcessor(options.image());
     TaskContext task = TaskContext.get();
-    OrderedParallelMap<Candidate, Loaded> loaded =
-        OrderedParallelMap.map(candidates, options.fetch().threads(), c -> load(c, fetcher));
+    OrderedParallelMap<Unit, Loaded> loaded =
+        OrderedParallelMap.map(units, options.fetch().threads(), u -> load(u, fetcher));
     Runnable close = () -> {
       loaded.close();
       fetcher.close();
@@ -69,51 +80,53 @@ final class CandidateProcessor implements FlatMapFunction<Iterator<Candidate>, R
     };
   }
 
-  private Loaded load(Candidate c, UrlFetcher fetcher) {
-    if (c.reject() != null) {
-      return new Loaded(c, c.caption(), null, c.reject(), null);
+  private Loaded load(Unit u, UrlFetcher fetcher) {
+    String key = u.fetchKey();
+    if (u.bytes() != null) {
+      return new Loaded(key, u.bytes(), null, null);
     }
-    String caption = Captions.clean(c.caption());
-    RejectReason captionProblem = Captions.check(caption, options.captionMaxLength());
-    if (captionProblem != null) {
-      // Checked before loading: a caption that cannot be used is not worth a download.
-      return new Loaded(c, caption, null, captionProblem, null);
+    if (key.startsWith(FetchKeys.URL)) {
+      FetchResult r = fetcher.fetch(key.substring(FetchKeys.URL.length()));
+      return r.ok() ? new Loaded(key, r.body(), null, null) : new Loaded(key, null, r.reject(), r.detail());
     }
-    if (c.imageBytes() != null) {
-      return new Loaded(c, caption, c.imageBytes(), null, null);
-    }
-    if (c.url() != null) {
-      FetchResult r = fetcher.fetch(c.url());
-      return r.ok()
-          ? new Loaded(c, caption, r.body(), null, null)
-          : new Loaded(c, caption, null, r.reject(), r.detail());
-    }
-    if (c.path() != null) {
+    if (key.startsWith(FetchKeys.PATH)) {
       try {
-        byte[] bytes = Sources.readFile(c.path(), hadoopConf.get(), options.fetch().maxBodyBytes());
-        return new Loaded(c, caption, bytes, null, null);
+        byte[] bytes = Sources.readFile(key.substring(FetchKeys.PATH.length()), hadoopConf.get(),
+            options.fetch().maxBodyBytes());
+        return new Loaded(key, bytes, null, null);
       } catch (IOException | RuntimeException e) {
-        return new Loaded(c, caption, null, RejectReason.READ_ERROR, String.valueOf(e.getMessage()));
+        return new Loaded(key, null, RejectReason.READ_ERROR, String.valueOf(e.getMessage()));
       }
     }
-    return new Loaded(c, caption, null, RejectReason.MISSING_IMAGE, null);
+    // A k: key whose candidate the source no longer yields with bytes.
+    return new Loaded(key, null, RejectReason.MISSING_IMAGE, "the source did not yield this candidate's image");
   }
 
   private static Row process(Loaded l, ImageProcessor images) {
-    Candidate c = l.candidate();
     if (l.reject() != null) {
-      return rejected(c, l.caption(), l.reject(), l.detail());
+      return rejected(l.fetchKey(), l.reject(), l.detail());
     }
     ImageResult r = images.process(l.bytes());
     if (!r.ok()) {
-      return rejected(c, l.caption(), r.reject(), r.detail());
+      return rejected(l.fetchKey(), r.reject(), r.detail());
     }
-    return RowFactory.create(c.key(), c.source(), c.url(), l.caption(), r.jpeg(), r.width(), r.height(),
-        r.sourceWidth(), r.sourceHeight(), Hashes.sha256Hex(l.bytes()), Schemas.OK, null);
+    return RowFactory.create(l.fetchKey(), Schemas.OK, null, r.jpeg(), r.width(), r.height(),
+        r.sourceWidth(), r.sourceHeight(), Hashes.sha256Hex(l.bytes()));
   }
 
-  private static Row rejected(Candidate c, String caption, RejectReason reason, String detail) {
-    return RowFactory.create(c.key(), c.source(), c.url(), caption, null, null, null, null, null, null,
-        reason.key(), detail);
+  private static Row rejected(String fetchKey, RejectReason reason, String detail) {
+    return RowFactory.create(fetchKey, reason.key(), detail, null, null, null, null, null, null);
+  }
+
+  /** The prefixes of fetch keys. */
+  static final class FetchKeys {
+    /** An http(s) URL, normalised. */
+    static final String URL = "u:";
+    /** A local path or file-system URI. */
+    static final String PATH = "p:";
+    /** A candidate whose bytes its source holds; the rest is the candidate's key. */
+    static final String IN_SOURCE = "k:";
+
+    private FetchKeys() {}
   }
 }

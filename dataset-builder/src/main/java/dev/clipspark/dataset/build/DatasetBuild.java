@@ -5,10 +5,12 @@ import static org.apache.spark.sql.functions.count;
 import static org.apache.spark.sql.functions.lit;
 import static org.apache.spark.sql.functions.max;
 import static org.apache.spark.sql.functions.min;
-import static org.apache.spark.sql.functions.struct;
+import static org.apache.spark.sql.functions.size;
 
 import dev.clipspark.dataset.Candidate;
 import dev.clipspark.dataset.RejectReason;
+import dev.clipspark.dataset.config.Settings;
+import dev.clipspark.dataset.fetch.UrlFetcher;
 import dev.clipspark.dataset.match.QueryMatcher;
 import dev.clipspark.dataset.queries.QueryList;
 import dev.clipspark.dataset.source.CandidateSource;
@@ -18,10 +20,15 @@ import java.io.InputStream;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Comparator;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.regex.Pattern;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
@@ -46,19 +53,25 @@ import org.slf4j.LoggerFactory;
 import scala.Tuple2;
 
 /**
- * The {@code build-dataset} job. Stages, each restartable:
+ * The {@code build-dataset} job. Its cost follows the dataset it writes, not the pool it reads:
  * <ol>
- *   <li><b>process</b>: every source's candidates are loaded, validated and re-encoded into
- *       {@code OUT/_work/processed} (one row per candidate, rejects included). A re-run whose sources
- *       and processing settings are unchanged reuses it instead of fetching again.</li>
- *   <li><b>select</b>: exact duplicates (same SHA-256 of the source bytes) keep the pair with the
- *       smallest key; captions are matched against the query list; each query admits at most
- *       {@code balance.max-per-query} pairs ({@link Balancer}); pairs matching no query are dropped.</li>
- *   <li><b>write</b>: admitted pairs, in seeded pseudo-random order, are written as
- *       {@code OUT/shards/part-NNNNN.parquet} of {@code shard.rows} rows each, then {@code stats.json},
- *       then {@code manifest.json} (atomically, last): a directory with a manifest is complete.</li>
+ *   <li><b>plan</b> ({@code OUT/_work/plan}): every source's metadata (key, caption, URL or path; no image
+ *       is fetched or decoded) is read, captions are cleaned and checked, matched against the query list,
+ *       and each candidate gets its seeded rank {@code (keyHash(balance.seed, key), key)}. Candidates whose
+ *       caption matches no query are never fetched. Candidates with the same normalised URL share one
+ *       download.</li>
+ *   <li><b>rounds</b> ({@code OUT/_work/fetched/round-NNNNN}): each round fetches and processes, for every
+ *       query still open, its next candidates in rank order (its remaining room times
+ *       {@code balance.oversample}), commits them atomically, and decides admission again
+ *       ({@link Admission}); a query closes when its cap is filled by pairs that processed OK and are not
+ *       duplicates, or when its candidates run out. With {@code build.plan = all} one round fetches every
+ *       candidate instead; the rows written are the same.</li>
+ *   <li><b>write</b>: admitted pairs, in rank order, are written as {@code OUT/shards/part-NNNNN.parquet} of
+ *       {@code shard.rows} rows each, then {@code stats.json}, then {@code manifest.json} (atomically, last):
+ *       a directory with a manifest is complete.</li>
  * </ol>
- * The same inputs, settings and seed always produce the same rows in the same shards.
+ * The same inputs, settings and seed always produce the same rows in the same shards. A build stopped in
+ * any round resumes from the rounds it committed without fetching them again.
  */
 public final class DatasetBuild {
 
@@ -66,6 +79,11 @@ public final class DatasetBuild {
 
   /** Name of the statistics file in a dataset directory. */
   public static final String STATS_FILE = "stats.json";
+
+  /** Name of a round's statistics inside its directory. */
+  static final String ROUND_FILE = "_round.json";
+
+  private static final Pattern ROUND_DIR = Pattern.compile("round-(\\d{5})");
 
   private DatasetBuild() {}
 
@@ -115,6 +133,7 @@ public final class DatasetBuild {
     private final FileSystem fs;
     private final Path out;
     private final Path work;
+    private final Path fetchedDir;
 
     Run(SparkSession spark, Request request, BuildOptions options) throws IOException {
       this.spark = spark;
@@ -125,6 +144,7 @@ public final class DatasetBuild {
       this.out = new Path(request.outDir());
       this.fs = out.getFileSystem(hadoop);
       this.work = new Path(out, "_work");
+      this.fetchedDir = new Path(work, "fetched");
     }
 
     Result run() throws IOException {
@@ -149,49 +169,62 @@ public final class DatasetBuild {
       }
       fs.mkdirs(out);
 
-      Path processedPath = processed(specs);
-      Dataset<Row> processed = spark.read().schema(Schemas.PROCESSED).parquet(processedPath.toString());
+      Dataset<Row> plan = spark.read().schema(Schemas.PLAN).parquet(plan(queries, specs).toString());
+      requireUniqueKeys(plan);
+      prepareFetched(specs);
+      int cap = options.maxPerQuery();
+
+      var rounds = new ArrayList<Map<String, Object>>(readRounds());
+      if (!rounds.isEmpty()) {
+        LOG.info("Resuming after {} committed round(s) in {}", rounds.size(), fetchedDir);
+      }
+      boolean limitReached = false;
+      Admission.Decision decision;
+      while (true) {
+        boolean allPending = options.plan() == BuildOptions.Plan.ALL && unfetched(plan).count() > 0;
+        decision = allPending ? null : Admission.decide(jsc, entries(plan), cap);
+        if (decision != null) {
+          LOG.info("After {} round(s): {} candidates fetched, {} OK and not duplicates, {} admitted, {} still"
+              + " needed ({} pass(es))", rounds.size(), decision.fetched(), decision.counting(), decision.admitted(),
+              decision.reachedUnfetched(), decision.passes());
+          if (decision.reachedUnfetched() == 0) {
+            break;
+          }
+          if (rounds.size() >= options.maxRounds()) {
+            limitReached = true;
+            LOG.warn("{} = {} reached with {} candidates still needed: they are counted as {}; raise it to"
+                + " build the full dataset", BuildOptions.MAX_ROUNDS, options.maxRounds(),
+                decision.reachedUnfetched(), RejectReason.ROUND_LIMIT.key());
+            break;
+          }
+        }
+        JavaRDD<Tuple2<String, String>> requested = decision == null
+            ? unfetched(plan).javaRDD().map(r -> new Tuple2<>(r.getString(0), r.getString(1)))
+            : Admission.requests(jsc, decision, cap, options.oversample())
+                .map(e -> new Tuple2<>(e.fetchKey(), e.key()));
+        rounds.add(runRound(rounds.size() + 1, requested, decision == null ? 0 : decision.admitted()));
+        if (decision != null) {
+          decision.labelled().unpersist();
+        }
+      }
+
       var stats = new LinkedHashMap<String, Object>();
-      Counts counts = countCandidates(processed, stats);
-
-      LOG.info("Matching captions against {} queries", queries.size());
-      Broadcast<QueryMatcher> matcher = jsc.broadcast(QueryMatcher.build(queries));
-      long seed = options.balanceSeed();
-      Dataset<Row> firsts = processed.filter(col("status").equalTo(Schemas.OK))
-          .select("key", "sha256", "caption")
-          .groupBy("sha256")
-          .agg(min(struct(col("key"), col("caption"))).as("first"))
-          .select(col("first.key").as("key"), col("first.caption").as("caption"));
-      JavaRDD<Balancer.Matched> matched = firsts.javaRDD()
-          .map(r -> new Balancer.Matched(r.getString(0), Hashes.keyHash(seed, r.getString(0)),
-              matcher.value().matchIds(r.getString(1))))
+      Broadcast<Balancer.Thresholds> thresholds = jsc.broadcast(decision.thresholds());
+      JavaRDD<Admission.Labelled> admitted = decision.labelled()
+          .filter(l -> Admission.ADMITTED.equals(Admission.label(l, thresholds.value())))
           .persist(StorageLevel.MEMORY_AND_DISK_SER());
-      long unique = matched.count();
-      long ok = counts.ok();
-      long unmatched = matched.filter(m -> m.queries().length == 0).count();
-      JavaRDD<Balancer.Matched> withQueries = matched.filter(m -> m.queries().length > 0);
-      Balancer.Thresholds thresholds = Balancer.thresholds(withQueries, options.maxPerQuery());
-      Broadcast<Balancer.Thresholds> limits = jsc.broadcast(thresholds);
-      JavaRDD<Balancer.Matched> admitted = withQueries.filter(m -> limits.value().admitsAny(m))
-          .persist(StorageLevel.MEMORY_AND_DISK_SER());
-      long admittedCount = admitted.count();
-      long overCap = (unique - unmatched) - admittedCount;
-      LOG.debug("{} unique images, {} matched no query, {} over their queries' caps, {} admitted",
-          unique, unmatched, overCap, admittedCount);
-
-      Map<String, Long> rejected = counts.rejected();
-      rejected.put(RejectReason.DUPLICATE.key(), ok - unique);
-      rejected.put(RejectReason.UNMATCHED.key(), unmatched);
-      rejected.put(RejectReason.OVER_QUERY_CAP.key(), overCap);
-      stats.put("duplicates", ok - unique);
-      stats.put("unique", unique);
-      stats.put("matched", unique - unmatched);
+      long admittedCount = decision.admitted();
+      stats.put("plan", Settings.spell(options.plan()));
+      countCandidates(plan, decision, thresholds, stats);
       stats.put("admitted", admittedCount);
-      stats.put("queries", queryStats(queries, thresholds, admitted));
+      stats.put("rounds", roundStats(rounds, admittedCount));
+      stats.put("max_rounds_reached", limitReached);
+      Broadcast<QueryMatcher> matcher = jsc.broadcast(QueryMatcher.build(queries));
+      stats.put("queries", queryStats(queries, plan, decision.thresholds(), admitted));
 
-      List<Manifest.Shard> shards = writeShards(processed, admitted, matcher, admittedCount);
-      matched.unpersist();
+      List<Manifest.Shard> shards = writeShards(plan, admitted, matcher, admittedCount);
       admitted.unpersist();
+      decision.labelled().unpersist();
       stats.put("written", shards.stream().mapToLong(Manifest.Shard::rows).sum());
       stats.put("shards", shards.size());
       Manifest.writeAtomically(fs, new Path(out, STATS_FILE), stats);
@@ -201,55 +234,232 @@ public final class DatasetBuild {
       if (!options.keepWork()) {
         fs.delete(work, true);
       }
-      LOG.debug("Wrote {} rows in {} shards to {}", admittedCount, shards.size(), out);
+      LOG.debug("Wrote {} rows in {} shards to {} after {} round(s); {} of {} candidates never fetched", admittedCount,
+          shards.size(), out, rounds.size(), stats.get("never_fetched"), stats.get("candidates"));
       return new Result(manifest, stats, false);
     }
 
-    /** Runs or reuses the process stage and returns the path of its output. */
-    private Path processed(List<String> specs) throws IOException {
-      Path processed = new Path(work, "processed");
-      Path marker = new Path(work, "processed.json");
+    /** Makes or reuses the plan and returns its path. */
+    private Path plan(List<String> queries, List<String> specs) throws IOException {
+      Path plan = new Path(work, "plan");
+      Path marker = new Path(work, "plan.json");
       var settings = new LinkedHashMap<String, Object>();
-      for (String section : List.of("source", "fetch", "image", "caption")) {
+      for (String section : List.of("source", "caption")) {
         settings.put(section, options.describedSettings().get(section));
       }
-      String stageFingerprint = Hashes.sha256Hex(Manifest.JSON.writeValueAsString(Map.of("sources", specs, "settings", settings)));
-      if (fs.exists(new Path(processed, "_SUCCESS")) && fs.exists(marker)) {
-        Map<?, ?> previous;
-        try (InputStream in = fs.open(marker)) {
-          previous = Manifest.JSON.readValue(in, Map.class);
-        }
-        if (stageFingerprint.equals(previous.get("fingerprint"))) {
-          LOG.info("Reusing processed candidates in {} (same sources and settings)", processed);
-          return processed;
-        }
-        LOG.info("Sources or processing settings changed: processing candidates again");
+      settings.put("seed", options.balanceSeed());
+      settings.put("queries", Hashes.sha256Hex(String.join("\n", queries)));
+      String stageFingerprint = stageFingerprint(specs, settings);
+      if (fs.exists(new Path(plan, "_SUCCESS")) && stageFingerprint.equals(readFingerprint(marker))) {
+        LOG.info("Reusing the plan in {} (same sources, captions, queries and seed)", plan);
+        return plan;
       }
       fs.delete(marker, false);
-      fs.delete(processed, true);
-      Path tmp = new Path(work, "processed.tmp");
+      fs.delete(plan, true);
+      Path tmp = new Path(work, "plan.tmp");
       fs.delete(tmp, true);
-
       JavaRDD<Candidate> candidates = null;
       for (CandidateSource source : request.sources()) {
         JavaRDD<Candidate> one = source.candidates(spark);
         candidates = candidates == null ? one : candidates.union(one);
       }
-      LOG.info("Processing candidates from {} source(s) in {} partitions", specs.size(), candidates.getNumPartitions());
-      JavaRDD<Row> rows = candidates.mapPartitions(new CandidateProcessor(options, HadoopConf.of(hadoop)));
-      spark.createDataFrame(rows, Schemas.PROCESSED).write().mode(SaveMode.Overwrite).parquet(tmp.toString());
-      if (!fs.rename(tmp, processed)) {
-        throw new IOException("Cannot move " + tmp + " to " + processed);
+      LOG.info("Planning: reading the metadata of {} source(s) in {} partitions and matching captions against {}"
+          + " queries", specs.size(), candidates.getNumPartitions(), queries.size());
+      Broadcast<QueryMatcher> matcher = jsc.broadcast(QueryMatcher.build(queries));
+      long seed = options.balanceSeed();
+      int maxLength = options.captionMaxLength();
+      JavaRDD<Row> rows = candidates.map(c -> planRow(c, matcher.value(), seed, maxLength));
+      spark.createDataFrame(rows, Schemas.PLAN).write().mode(SaveMode.Overwrite).parquet(tmp.toString());
+      if (!fs.rename(tmp, plan)) {
+        throw new IOException("Cannot move " + tmp + " to " + plan);
       }
       Manifest.writeAtomically(fs, marker, Map.of("fingerprint", stageFingerprint, "sources", specs));
-      return processed;
+      return plan;
     }
 
-    /** Candidates processed OK, and the rejects by reason (every reason, zero or not; filled in as stages run). */
-    private record Counts(long ok, Map<String, Long> rejected) {}
+    /** Keeps the fetched rounds when sources and fetch / image settings are unchanged, else drops them. */
+    private void prepareFetched(List<String> specs) throws IOException {
+      Path marker = new Path(work, "fetched.json");
+      var settings = new LinkedHashMap<String, Object>();
+      for (String section : List.of("source", "fetch", "image")) {
+        settings.put(section, options.describedSettings().get(section));
+      }
+      String stageFingerprint = stageFingerprint(specs, settings);
+      if (fs.exists(fetchedDir) && stageFingerprint.equals(readFingerprint(marker))) {
+        return;
+      }
+      if (fs.exists(fetchedDir)) {
+        LOG.info("Sources or fetch / image settings changed: fetching candidates again");
+      }
+      fs.delete(fetchedDir, true);
+      fs.mkdirs(fetchedDir);
+      Manifest.writeAtomically(fs, marker, Map.of("fingerprint", stageFingerprint, "sources", specs));
+    }
 
-    private Counts countCandidates(Dataset<Row> processed, Map<String, Object> stats) {
-      List<Row> clash = processed.groupBy("key").agg(count(lit(1)).as("n"), min("source"), max("source"))
+    private String stageFingerprint(List<String> specs, Map<String, Object> settings) throws IOException {
+      return Hashes.sha256Hex(Manifest.JSON.writeValueAsString(Map.of("sources", specs, "settings", settings)));
+    }
+
+    private String readFingerprint(Path marker) throws IOException {
+      if (!fs.exists(marker)) {
+        return null;
+      }
+      try (InputStream in = fs.open(marker)) {
+        return String.valueOf(Manifest.JSON.readValue(in, Map.class).get("fingerprint"));
+      }
+    }
+
+    /** The committed rounds, in order. */
+    private List<Path> roundDirs() throws IOException {
+      var dirs = new ArrayList<Path>();
+      for (FileStatus f : fs.listStatus(fetchedDir)) {
+        if (f.isDirectory() && ROUND_DIR.matcher(f.getPath().getName()).matches()
+            && fs.exists(new Path(f.getPath(), ROUND_FILE))) {
+          dirs.add(f.getPath());
+        }
+      }
+      dirs.sort(Comparator.comparing(Path::getName));
+      for (int i = 0; i < dirs.size(); i++) {
+        if (!dirs.get(i).getName().equals(roundName(i + 1))) {
+          throw new IllegalStateException("Cannot resume from " + fetchedDir + ": expected " + roundName(i + 1)
+              + " but found " + dirs.get(i).getName() + "; delete " + work + " to start over");
+        }
+      }
+      return dirs;
+    }
+
+    private static String roundName(int round) {
+      return String.format("round-%05d", round);
+    }
+
+    private List<Map<String, Object>> readRounds() throws IOException {
+      var rounds = new ArrayList<Map<String, Object>>();
+      for (Path dir : roundDirs()) {
+        try (InputStream in = fs.open(new Path(dir, ROUND_FILE))) {
+          @SuppressWarnings("unchecked")
+          Map<String, Object> r = Manifest.JSON.readValue(in, Map.class);
+          rounds.add(new LinkedHashMap<>(r));
+        }
+      }
+      return rounds;
+    }
+
+    /** Every row fetched so far (all committed rounds). */
+    private Dataset<Row> fetched() throws IOException {
+      List<Path> dirs = roundDirs();
+      if (dirs.isEmpty()) {
+        return spark.createDataFrame(List.of(), Schemas.FETCHED);
+      }
+      return spark.read().schema(Schemas.FETCHED).parquet(dirs.stream().map(Path::toString).toArray(String[]::new));
+    }
+
+    /** (fetch key, key) of the plan's candidates whose image has not been fetched, unmatched ones included. */
+    private Dataset<Row> unfetched(Dataset<Row> plan) throws IOException {
+      return plan.filter(col("fetch_key").isNotNull()).select("fetch_key", "key")
+          .join(fetched().select("fetch_key"), scala.collection.JavaConverters.asScalaBuffer(List.of("fetch_key"))
+              .toSeq(), "left_anti");
+    }
+
+    /** The planned candidates (caption valid, at least one query) with what is known of their images. */
+    private JavaRDD<Admission.Entry> entries(Dataset<Row> plan) throws IOException {
+      Dataset<Row> planned = plan.filter(col("fetch_key").isNotNull().and(size(col("queries")).gt(0)))
+          .select("key", "source", "hash", "queries", "fetch_key");
+      Dataset<Row> states = fetched().select("fetch_key", "status", "sha256");
+      return planned.join(states, scala.collection.JavaConverters.asScalaBuffer(List.of("fetch_key")).toSeq(), "left")
+          .select("key", "source", "hash", "queries", "fetch_key", "status", "sha256")
+          .javaRDD()
+          .map(r -> {
+            List<Integer> q = r.getList(3);
+            int[] ids = q.stream().mapToInt(Integer::intValue).toArray();
+            String status = r.isNullAt(5) ? null : r.getString(5);
+            byte state = status == null ? Admission.UNFETCHED
+                : Schemas.OK.equals(status) ? Admission.OK : Admission.FAILED;
+            return new Admission.Entry(r.getString(0), r.getString(1), r.getLong(2), ids, r.getString(4), state,
+                status, r.isNullAt(6) ? null : r.getString(6));
+          });
+    }
+
+    /**
+     * Fetches and processes one round's candidates, given as (fetch key, candidate key), and commits the
+     * round: written to a temporary directory, its {@code _round.json} added, then renamed.
+     */
+    private Map<String, Object> runRound(int round, JavaRDD<Tuple2<String, String>> requested, long admittedBefore)
+        throws IOException {
+      long started = System.nanoTime();
+      requested.persist(StorageLevel.MEMORY_AND_DISK_SER());
+      long candidates = requested.count();
+      JavaRDD<String> keys = requested.map(Tuple2::_1);
+      // Bytes held by a source: read the source again and keep the requested candidates.
+      List<String> inSource = keys.filter(k -> k.startsWith(CandidateProcessor.FetchKeys.IN_SOURCE)).distinct()
+          .map(k -> k.substring(CandidateProcessor.FetchKeys.IN_SOURCE.length())).collect();
+      long fetchedKeys = keys.distinct().count();
+      int partitions = (int) Math.max(1, Math.min(fetchedKeys,
+          Math.max(jsc.defaultParallelism(), fetchedKeys / 2000)));
+      JavaRDD<CandidateProcessor.Unit> units = keys
+          .filter(k -> !k.startsWith(CandidateProcessor.FetchKeys.IN_SOURCE))
+          .distinct(partitions)
+          .map(CandidateProcessor.Unit::of);
+      if (!inSource.isEmpty()) {
+        Broadcast<Set<String>> wanted = jsc.broadcast(new HashSet<>(inSource));
+        for (CandidateSource source : request.sources()) {
+          units = units.union(source.candidates(spark)
+              .filter(c -> c.imageBytes() != null && c.reject() == null && wanted.value().contains(c.key()))
+              .map(c -> new CandidateProcessor.Unit(CandidateProcessor.FetchKeys.IN_SOURCE + c.key(), c.imageBytes())));
+        }
+      }
+      LOG.info("Round {}: fetching {} images for {} candidates ({} held by their sources)", round, fetchedKeys,
+          candidates, inSource.size());
+      Path dir = new Path(fetchedDir, roundName(round));
+      Path tmp = new Path(fetchedDir, roundName(round) + ".tmp");
+      fs.delete(tmp, true);
+      JavaRDD<Row> rows = units.mapPartitions(new CandidateProcessor(options, HadoopConf.of(hadoop)));
+      spark.createDataFrame(rows, Schemas.FETCHED).write().mode(SaveMode.Overwrite).parquet(tmp.toString());
+      requested.unpersist();
+      long written = 0;
+      long ok = 0;
+      for (Row r : spark.read().schema(Schemas.FETCHED).parquet(tmp.toString())
+          .groupBy(col("status").equalTo(Schemas.OK)).count().collectAsList()) {
+        written += r.getLong(1);
+        ok += r.getBoolean(0) ? r.getLong(1) : 0;
+      }
+      if (written != fetchedKeys) {
+        throw new IllegalStateException("Round " + round + " fetched " + written + " images but " + fetchedKeys
+            + " were requested: a source yields other candidates than when the plan was made; delete " + work
+            + " to plan again");
+      }
+      var stats = new LinkedHashMap<String, Object>();
+      stats.put("round", round);
+      stats.put("requested", candidates);
+      stats.put("fetched", written);
+      stats.put("ok", ok);
+      stats.put("admitted_before", admittedBefore);
+      stats.put("seconds", Math.round((System.nanoTime() - started) / 1e7) / 100.0);
+      Manifest.writeAtomically(fs, new Path(tmp, ROUND_FILE), stats);
+      if (!fs.rename(tmp, dir)) {
+        throw new IOException("Cannot commit round " + round + ": rename of " + tmp + " to " + dir + " failed");
+      }
+      LOG.info("Round {} committed: {} images fetched, {} OK, in {} s", round, written, ok, stats.get("seconds"));
+      return stats;
+    }
+
+    /** Each round's numbers, with the pairs admitted after it. */
+    private List<Map<String, Object>> roundStats(List<Map<String, Object>> rounds, long admittedAtEnd) {
+      var result = new ArrayList<Map<String, Object>>();
+      for (int i = 0; i < rounds.size(); i++) {
+        var r = new LinkedHashMap<String, Object>();
+        r.put("round", rounds.get(i).get("round"));
+        r.put("requested", rounds.get(i).get("requested"));
+        r.put("fetched", rounds.get(i).get("fetched"));
+        r.put("ok", rounds.get(i).get("ok"));
+        r.put("admitted", i + 1 < rounds.size() ? rounds.get(i + 1).get("admitted_before") : admittedAtEnd);
+        r.put("seconds", rounds.get(i).get("seconds"));
+        result.add(r);
+      }
+      return result;
+    }
+
+    private void requireUniqueKeys(Dataset<Row> plan) {
+      List<Row> clash = plan.groupBy("key").agg(count(lit(1)).as("n"), min("source"), max("source"))
           .filter(col("n").gt(1)).limit(1).collectAsList();
       if (!clash.isEmpty()) {
         Row r = clash.get(0);
@@ -257,37 +467,87 @@ public final class DatasetBuild {
             + " candidates (sources " + r.getString(2) + " and " + r.getString(3) + "); keys must be unique"
             + " across sources: give tar files and folders distinct names, or set source.table.key-column");
       }
-      // One pass gives both the per-status totals and each source's ok / rejected split.
-      var byStatus = new LinkedHashMap<String, Long>();
-      var bySource = new LinkedHashMap<String, Map<String, Long>>();
-      for (Row r : processed.groupBy("source", "status").count().orderBy("source", "status").collectAsList()) {
-        String status = r.getString(1);
-        long n = r.getLong(2);
-        byStatus.merge(status, n, Long::sum);
-        bySource.computeIfAbsent(r.getString(0), k -> new LinkedHashMap<>())
-            .merge(Schemas.OK.equals(status) ? "ok" : "rejected", n, Long::sum);
-      }
-      long total = byStatus.values().stream().mapToLong(Long::longValue).sum();
-      var rejected = new LinkedHashMap<String, Long>();
-      for (RejectReason reason : RejectReason.values()) {
-        rejected.put(reason.key(), byStatus.getOrDefault(reason.key(), 0L));
-      }
-      long ok = byStatus.getOrDefault(Schemas.OK, 0L);
-      stats.put("candidates", total);
-      stats.put("processed_ok", ok);
-      stats.put("rejected", rejected);
-      stats.put("by_source", bySource);
-      LOG.info("{} candidates, {} processed OK", total, ok);
-      return new Counts(ok, rejected);
     }
 
-    private Map<String, Object> queryStats(List<String> queries, Balancer.Thresholds t,
-        JavaRDD<Balancer.Matched> admitted) {
+    /**
+     * Counts every candidate once: by source, whether its image was fetched and processed OK, and what
+     * became of it ({@code admitted} or a reject reason).
+     */
+    private void countCandidates(Dataset<Row> plan, Admission.Decision decision,
+        Broadcast<Balancer.Thresholds> thresholds, Map<String, Object> stats) throws IOException {
+      JavaRDD<List<Object>> plannedRows = decision.labelled().map(l -> List.<Object>of(l.entry().source(),
+          Admission.label(l, thresholds.value()), l.entry().state() != Admission.UNFETCHED,
+          l.entry().state() == Admission.OK));
+      JavaRDD<List<Object>> others = plan
+          .filter(col("fetch_key").isNull().or(size(col("queries")).equalTo(0)))
+          .select("source", "reject", "fetch_key")
+          .join(fetched().select("fetch_key", "status"),
+              scala.collection.JavaConverters.asScalaBuffer(List.of("fetch_key")).toSeq(), "left")
+          .select("source", "reject", "status")
+          .javaRDD()
+          .map(r -> List.<Object>of(r.getString(0), r.isNullAt(1) ? RejectReason.UNMATCHED.key() : r.getString(1),
+              !r.isNullAt(2), !r.isNullAt(2) && Schemas.OK.equals(r.getString(2))));
+      Map<List<Object>, Long> counts = plannedRows.union(others).countByValue();
+      var rejected = new LinkedHashMap<String, Long>();
+      for (RejectReason reason : RejectReason.values()) {
+        rejected.put(reason.key(), 0L);
+      }
+      var bySource = new TreeMap<String, Map<String, Long>>();
+      long total = 0;
+      long fetched = 0;
+      long ok = 0;
+      for (var e : counts.entrySet()) {
+        String source = (String) e.getKey().get(0);
+        String label = (String) e.getKey().get(1);
+        boolean wasFetched = (Boolean) e.getKey().get(2);
+        boolean wasOk = (Boolean) e.getKey().get(3);
+        long n = e.getValue();
+        total += n;
+        fetched += wasFetched ? n : 0;
+        ok += wasOk ? n : 0;
+        if (!label.equals(Admission.ADMITTED)) {
+          rejected.merge(label, n, Long::sum);
+        }
+        var s = bySource.computeIfAbsent(source, k -> {
+          var m = new LinkedHashMap<String, Long>();
+          m.put("candidates", 0L);
+          m.put("fetched", 0L);
+          m.put("ok", 0L);
+          m.put("admitted", 0L);
+          return m;
+        });
+        s.merge("candidates", n, Long::sum);
+        s.merge("fetched", wasFetched ? n : 0, Long::sum);
+        s.merge("ok", wasOk ? n : 0, Long::sum);
+        s.merge("admitted", label.equals(Admission.ADMITTED) ? n : 0, Long::sum);
+      }
+      long unmatched = rejected.get(RejectReason.UNMATCHED.key());
+      long planned = decision.labelled().count();
+      stats.put("candidates", total);
+      stats.put("planned", planned);
+      stats.put("fetched", fetched);
+      stats.put("processed_ok", ok);
+      stats.put("never_fetched", total - fetched);
+      stats.put("never_fetched_share", total == 0 ? 0.0 : Math.round((total - fetched) * 1e6 / total) / 1e6);
+      stats.put("rejected", rejected);
+      stats.put("by_source", bySource);
+      stats.put("duplicates", rejected.get(RejectReason.DUPLICATE.key()));
+      stats.put("unique", decision.counting());
+      stats.put("matched", planned);
+      LOG.debug("{} candidates: {} matched no query, {} planned, {} fetched or decoded ({} OK)", total, unmatched,
+          planned, fetched, ok);
+    }
+
+    private Map<String, Object> queryStats(List<String> queries, Dataset<Row> plan, Balancer.Thresholds t,
+        JavaRDD<Admission.Labelled> admitted) {
+      Map<Integer, Long> matched = plan.filter(col("fetch_key").isNotNull()).select("queries").javaRDD()
+          .flatMap(r -> r.<Integer>getList(0).iterator())
+          .countByValue();
       Map<Integer, Long> inOutput = admitted
-          .flatMap(m -> Arrays.stream(m.queries()).boxed().iterator())
+          .flatMap(l -> Arrays.stream(l.entry().queries()).boxed().iterator())
           .countByValue();
       var top = new ArrayList<Map<String, Object>>();
-      t.matched().entrySet().stream()
+      matched.entrySet().stream()
           .sorted((a, b) -> a.getValue().equals(b.getValue())
               ? Integer.compare(a.getKey(), b.getKey()) : Long.compare(b.getValue(), a.getValue()))
           .limit(50)
@@ -301,8 +561,8 @@ public final class DatasetBuild {
           });
       // How many queries admitted how many pairs, in decades: "0", "1-9", "10-99", ...
       var distribution = new LinkedHashMap<String, Long>();
-      long zero = queries.size() - t.matched().size();
-      distribution.put("0", zero);
+      long withPairs = t.matched().keySet().stream().filter(q -> t.admittedBy(q) > 0).count();
+      distribution.put("0", queries.size() - withPairs);
       for (long lo = 1; lo <= options.maxPerQuery(); lo *= 10) {
         long hi = Math.min(lo * 10 - 1, options.maxPerQuery());
         final long l = lo;
@@ -315,7 +575,7 @@ public final class DatasetBuild {
       }
       var result = new LinkedHashMap<String, Object>();
       result.put("total", (long) queries.size());
-      result.put("with_pairs", (long) t.matched().size());
+      result.put("with_pairs", withPairs);
       result.put("at_cap", (long) t.lastAdmitted().size());
       result.put("max_per_query", options.maxPerQuery());
       result.put("admitted_distribution", distribution);
@@ -323,8 +583,8 @@ public final class DatasetBuild {
       return result;
     }
 
-    /** Orders the admitted pairs, joins them with their images and writes the shards. */
-    private List<Manifest.Shard> writeShards(Dataset<Row> processed, JavaRDD<Balancer.Matched> admitted,
+    /** Orders the admitted pairs, joins them with their captions and images and writes the shards. */
+    private List<Manifest.Shard> writeShards(Dataset<Row> plan, JavaRDD<Admission.Labelled> admitted,
         Broadcast<QueryMatcher> matcher, long total) throws IOException {
       Path shardsDir = new Path(out, "shards");
       Path tmp = new Path(work, "shards.tmp");
@@ -337,19 +597,22 @@ public final class DatasetBuild {
       int rows = options.shardRows();
       int numShards = (int) ((total + rows - 1) / rows);
       JavaRDD<Row> order = admitted
-          .sortBy(m -> new Balancer.Rank(m.hash(), m.key()), true, Math.max(1, Math.min(numShards, 1000)))
+          .map(Admission.Labelled::entry)
+          .sortBy(Admission.Entry::rank, true, Math.max(1, Math.min(numShards, 1000)))
           .zipWithIndex()
           .map(t -> {
             QueryMatcher qm = matcher.value();
             String[] names = Arrays.stream(t._1().queries()).mapToObj(qm::query).toArray(String[]::new);
-            return RowFactory.create(t._1().key(), t._2(), names);
+            return RowFactory.create(t._1().key(), t._1().fetchKey(), t._2(), names);
           });
       StructType orderSchema = new StructType()
           .add("key", DataTypes.StringType, false)
+          .add("fetch_key", DataTypes.StringType, false)
           .add("position", DataTypes.LongType, false)
           .add("queries", DataTypes.createArrayType(DataTypes.StringType, false), false);
-      Dataset<Row> joined = processed.filter(col("status").equalTo(Schemas.OK))
-          .join(spark.createDataFrame(order, orderSchema), "key");
+      Dataset<Row> joined = spark.createDataFrame(order, orderSchema)
+          .join(plan.select("key", "caption", "source", "url"), "key")
+          .join(fetched().filter(col("status").equalTo(Schemas.OK)).drop("status", "detail"), "fetch_key");
       JavaPairRDD<Long, Row> byPosition = joined.javaRDD().mapToPair(r -> new Tuple2<>(
           r.<Long>getAs("position"),
           RowFactory.create(r.getAs("key"), r.getAs("caption"), r.getAs("image"), r.getAs("width"),
@@ -435,6 +698,33 @@ public final class DatasetBuild {
     public int hashCode() {
       return 31 * shards + rows;
     }
+  }
+
+  /** A candidate's row of {@link Schemas#PLAN}, from its metadata; its image bytes, if any, are dropped. */
+  static Row planRow(Candidate c, QueryMatcher matcher, long seed, int captionMaxLength) {
+    String caption;
+    RejectReason reject;
+    if (c.reject() != null) {
+      caption = c.caption();
+      reject = c.reject();
+    } else {
+      caption = Captions.clean(c.caption());
+      // Checked before anything is loaded: a caption that cannot be used is not worth a download.
+      reject = Captions.check(caption, captionMaxLength);
+      if (reject == null && c.imageBytes() == null && c.url() == null && c.path() == null) {
+        reject = RejectReason.MISSING_IMAGE;
+      }
+    }
+    String fetchKey = null;
+    int[] queries = new int[0];
+    if (reject == null) {
+      fetchKey = c.imageBytes() != null ? CandidateProcessor.FetchKeys.IN_SOURCE + c.key()
+          : c.url() != null ? CandidateProcessor.FetchKeys.URL + UrlFetcher.normalise(c.url())
+          : CandidateProcessor.FetchKeys.PATH + c.path();
+      queries = matcher.matchIds(caption);
+    }
+    return RowFactory.create(c.key(), c.source(), c.url(), caption, reject == null ? null : reject.key(),
+        Hashes.keyHash(seed, c.key()), queries, fetchKey);
   }
 
   static String fingerprint(List<String> queries, List<String> sources, Map<String, Object> settings)

@@ -16,22 +16,38 @@ public final class Schemas {
   public static final String OK = "ok";
 
   /**
-   * One row per candidate after loading and image processing ({@code _work/processed}). Rejected
-   * candidates keep their key, source and status (the reject reason's key) but no image.
+   * The plan ({@code _work/plan}): one row per candidate, from its metadata only (no image bytes). A
+   * candidate refused before loading (by its source, or for its caption) has {@code reject} set and no
+   * {@code fetch_key}; every other one has the ids of the queries its cleaned caption matches (empty:
+   * unmatched), its seeded rank hash, and the {@code fetch_key} of the image it needs: {@code u:} and the
+   * normalised URL, {@code p:} and the path, or {@code k:} and the key when the bytes are in the source.
+   * Candidates sharing a fetch key share one download.
    */
-  public static final StructType PROCESSED = new StructType(new StructField[] {
+  public static final StructType PLAN = new StructType(new StructField[] {
       DataTypes.createStructField("key", DataTypes.StringType, false),
       DataTypes.createStructField("source", DataTypes.StringType, false),
       DataTypes.createStructField("url", DataTypes.StringType, true),
       DataTypes.createStructField("caption", DataTypes.StringType, true),
+      DataTypes.createStructField("reject", DataTypes.StringType, true),
+      DataTypes.createStructField("hash", DataTypes.LongType, false),
+      DataTypes.createStructField("queries", DataTypes.createArrayType(DataTypes.IntegerType, false), false),
+      DataTypes.createStructField("fetch_key", DataTypes.StringType, true),
+  });
+
+  /**
+   * One row per fetch key loaded in a round ({@code _work/fetched/round-NNNNN}): status {@link #OK} with
+   * the re-encoded image, or the reject reason's key; {@code sha256} is of the source bytes.
+   */
+  public static final StructType FETCHED = new StructType(new StructField[] {
+      DataTypes.createStructField("fetch_key", DataTypes.StringType, false),
+      DataTypes.createStructField("status", DataTypes.StringType, false),
+      DataTypes.createStructField("detail", DataTypes.StringType, true),
       DataTypes.createStructField("image", DataTypes.BinaryType, true),
       DataTypes.createStructField("width", DataTypes.IntegerType, true),
       DataTypes.createStructField("height", DataTypes.IntegerType, true),
       DataTypes.createStructField("original_width", DataTypes.IntegerType, true),
       DataTypes.createStructField("original_height", DataTypes.IntegerType, true),
       DataTypes.createStructField("sha256", DataTypes.StringType, true),
-      DataTypes.createStructField("status", DataTypes.StringType, false),
-      DataTypes.createStructField("detail", DataTypes.StringType, true),
   });
 
   /**

@@ -1,8 +1,10 @@
 /**
- * The build-dataset pipeline: candidates from every source are loaded (bytes in hand, fetched or read),
- * validated and re-encoded into {@code _work/processed}; then exact duplicates are dropped, captions are
- * matched against the query list, each query admits at most {@code balance.max-per-query} pairs, and the
+ * The build-dataset pipeline: every source's metadata is read into a plan ({@code _work/plan}: captions
+ * checked and matched against the query list, each candidate ranked by a seeded hash; no image loaded);
+ * then rounds fetch and process only the candidates each query can still admit
+ * ({@code _work/fetched/round-NNNNN}), {@link dev.clipspark.dataset.build.Admission} decides which are
+ * admitted (at most {@code balance.max-per-query} per query, the first copy of an image wins), and the
  * admitted pairs are written as Parquet shards with {@code manifest.json} and {@code stats.json}.
- * {@link dev.clipspark.dataset.build.DatasetBuild} is the entry point.
+ * {@link dev.clipspark.dataset.build.DatasetBuild} is the entry point; {@code BuildBenchmark} measures it.
  */
 package dev.clipspark.dataset.build;

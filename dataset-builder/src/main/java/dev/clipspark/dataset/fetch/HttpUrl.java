@@ -83,6 +83,16 @@ record HttpUrl(URI uri, String scheme, String host, int port, boolean ipLiteral)
     return port == defaultPort(scheme) ? h : h + ":" + port;
   }
 
+  /**
+   * The form two spellings of one resource share: lower-case scheme and host, the port only when it is
+   * not the scheme's default, the path (at least {@code /}) and query, no fragment.
+   */
+  String normalised() {
+    String userInfo = uri.getRawUserInfo();
+    return scheme + "://" + (userInfo == null ? "" : userInfo + "@") + hostHeader().toLowerCase(Locale.ROOT)
+        + requestTarget();
+  }
+
   boolean https() {
     return scheme.equals("https");
   }

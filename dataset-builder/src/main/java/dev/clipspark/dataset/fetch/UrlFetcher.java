@@ -120,6 +120,20 @@ public final class UrlFetcher implements AutoCloseable {
   }
 
   /**
+   * The normalised form of an http(s) URL: lower-case scheme and host, no default port, no fragment, and
+   * the characters a URI does not allow percent-encoded, as {@link #fetch} requests it; two URLs with the
+   * same form fetch the same resource. A URL that cannot be parsed is returned stripped (fetching it
+   * fails with {@code bad_url}).
+   */
+  public static String normalise(String url) {
+    try {
+      return HttpUrl.parse(url).normalised();
+    } catch (HttpUrl.BadUrlException e) {
+      return url == null ? "" : url.strip();
+    }
+  }
+
+  /**
    * Downloads {@code url}. Never throws for anything the URL or the server does; every failure is a
    * {@link FetchResult} with its reason.
    *

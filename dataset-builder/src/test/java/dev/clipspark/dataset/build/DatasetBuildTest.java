@@ -258,10 +258,10 @@ class DatasetBuildTest {
         + "\nshard.rows = 4\nsource.partitions = 3";
     build(q, List.of("synthetic:cap"), out1, overrides);
 
-    // Every candidate whose caption has the word "circle", from the processed stage.
-    List<Row> processed = spark.read().parquet(out1 + "/_work/processed").collectAsList();
-    List<String> circles = processed.stream()
-        .filter(r -> "ok".equals(r.getAs("status")) && Words.tokenize(r.<String>getAs("caption")).contains("circle"))
+    // Every candidate whose caption has the word "circle", from the plan (synthetic images all decode).
+    List<Row> plan = spark.read().parquet(out1 + "/_work/plan").collectAsList();
+    List<String> circles = plan.stream()
+        .filter(r -> r.getAs("reject") == null && Words.tokenize(r.<String>getAs("caption")).contains("circle"))
         .map(r -> r.<String>getAs("key")).toList();
     assertThat(circles.size()).as("the query must match more pairs than the cap").isGreaterThan(9);
     long seed = 42;
@@ -275,8 +275,12 @@ class DatasetBuildTest {
     assertThat(((Number) stats.get("written")).longValue()).isEqualTo(9);
     @SuppressWarnings("unchecked")
     var rejected = (Map<String, Integer>) stats.get("rejected");
+    assertThat(rejected.get("duplicate")).isZero();
     assertThat(rejected.get("over_query_cap")).isEqualTo(circles.size() - 9);
-    assertThat(rejected.get("unmatched")).isEqualTo(240 - circles.size() - rejected.get("duplicate"));
+    assertThat(rejected.get("unmatched")).isEqualTo(240 - circles.size());
+    // Lazy: no unmatched caption was decoded, and of the circles only what the cap needed.
+    assertThat(((Number) stats.get("fetched")).longValue()).isLessThan(circles.size());
+    assertThat(((Number) stats.get("never_fetched")).longValue()).isGreaterThan(240 - circles.size());
 
     // Shards of shard.rows rows, the last holding the rest; the manifest agrees with the files.
     Manifest m = Manifest.read(out1, spark.sparkContext().hadoopConfiguration());
@@ -301,7 +305,7 @@ class DatasetBuildTest {
   }
 
   @Test
-  void exactDuplicatesKeepTheSmallestKey() throws Exception {
+  void exactDuplicatesKeepTheCopyFirstInPlanOrder() throws Exception {
     Path folder = Files.createDirectories(dir.resolve("dups"));
     for (String name : List.of("b", "a", "c")) {
       Files.write(folder.resolve(name + ".png"), image(5, 40, 40));
@@ -311,8 +315,11 @@ class DatasetBuildTest {
     Files.writeString(folder.resolve("d.txt"), "other kite");
     String out = dir.resolve("dups-out").toString();
     build(queries("kite"), List.of("folder:" + folder), out, "");
+    // The copy that comes first in the seeded plan order (all three are reached: no cap binds).
+    String first = List.of("a", "b", "c").stream()
+        .min(Comparator.comparing((String k) -> Hashes.keyHash(42, k)).thenComparing(k -> k)).orElseThrow();
     assertThat(shardRows(out).stream().map(r -> r.<String>getAs("caption")).sorted().toList())
-        .containsExactly("other kite", "same kite a");
+        .containsExactly("other kite", "same kite " + first);
     assertThat(((Number) stats(out).get("duplicates")).longValue()).isEqualTo(2);
   }
 
@@ -323,7 +330,7 @@ class DatasetBuildTest {
     String overrides = "source.synthetic.count = 60\nsource.synthetic.image-size = 32\nshard.rows = 10";
     var first = build(q, List.of("synthetic:r"), out, overrides);
     var firstKeys = keysOf(out + "/shards");
-    File processed = new File(out, "_work/processed");
+    File processed = new File(out, "_work/fetched/round-00001");
     long processedTime = Files.getLastModifiedTime(processed.toPath()).toMillis();
 
     // A crash while writing shards: no manifest, a half-written shard and leftovers.
@@ -344,6 +351,190 @@ class DatasetBuildTest {
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining(out)
         .hasMessageContaining("--overwrite");
+  }
+
+  /** What the loopback pool serves for one path: an image (by number), or a failure. */
+  private record Served(String kind, int image) {}
+
+  /**
+   * A URL pool on a real loopback server with deterministic failures (404, a read timeout, corrupt
+   * bodies), SHA-256 duplicates under different URLs, one URL spelt two ways, captions matching one or
+   * two queries or none, and a cap that binds for some queries only. The lazy plan writes the same
+   * rows, shards and manifest as {@code build.plan = all}, equal to the rule computed by hand below,
+   * without fetching a single unmatched URL.
+   */
+  @Test
+  void lazyPlanWritesTheSameDatasetAsProcessingEverything() throws Exception {
+    var served = new java.util.LinkedHashMap<String, Served>();
+    var lines = new ArrayList<String[]>();
+    try (var pool = dev.clipspark.dataset.fetch.LoopbackServer.http()) {
+      java.util.function.BiConsumer<String, String> add = (path, caption) -> {
+        lines.add(new String[] {pool.url(path), caption});
+      };
+      String[] animals = {"cat", "dog", "bird", "fish"};
+      int image = 100;
+      for (int i = 0; i < 72; i++) {
+        String path = "/p/" + i + ".png";
+        // Every 7th fails with a 404, every 11th has a corrupt body, one times out.
+        String kind = i % 7 == 3 ? "404" : i % 11 == 5 ? "corrupt" : i == 40 ? "slow" : "ok";
+        served.put(path, new Served(kind, image++));
+        String a = animals[i < 30 ? 0 : i < 50 ? 1 : i < 68 ? 2 : 3];
+        // Every 5th caption also names a second animal (never fish, whose cap must not bind).
+        String caption = i % 5 == 0 ? "a " + a + " with a " + animals[(i / 5) % 3] : "a photo of a " + a;
+        add.accept(path, caption);
+      }
+      // Duplicates: the same bytes under other URLs, for capped and uncapped queries.
+      for (int i = 0; i < 12; i++) {
+        String path = "/dup/" + i + ".png";
+        served.put(path, new Served("ok", i < 8 ? 100 : 172));
+        add.accept(path, i < 8 ? "another cat picture " + i : "another fish picture " + i);
+      }
+      // One URL spelt two ways: planned and fetched once.
+      served.put("/same.png", new Served("ok", 900));
+      add.accept("/same.png", "a fish in a bowl");
+      lines.add(new String[] {pool.url("/same.png").replace("http://", "HTTP://") + "#top", "a fish in a pond"});
+      // Most of the pool matches no query and must never be fetched.
+      for (int i = 0; i < 90; i++) {
+        String path = "/u/" + i + ".png";
+        served.put(path, new Served("ok", 1000 + i));
+        add.accept(path, "a street at night number " + i);
+      }
+      for (var e : served.entrySet()) {
+        Served v = e.getValue();
+        pool.route(e.getKey(), ex -> {
+          switch (v.kind()) {
+            case "404" -> dev.clipspark.dataset.fetch.LoopbackServer.send(ex, 404, new byte[0]);
+            case "corrupt" -> dev.clipspark.dataset.fetch.LoopbackServer.send(ex, 200,
+                "GIF89a this is not an image at all".getBytes(StandardCharsets.UTF_8));
+            case "slow" -> pool.stall();
+            default -> dev.clipspark.dataset.fetch.LoopbackServer.send(ex, 200, image(v.image(), 40, 40));
+          }
+        });
+      }
+      Path csv = dir.resolve("pool.csv");
+      var text = new StringBuilder("url,caption\n");
+      lines.forEach(l -> text.append(l[0]).append(',').append(l[1]).append('\n'));
+      Files.writeString(csv, text);
+
+      String q = queries(animals);
+      String settings = "balance.max-per-query = 7\nshard.rows = 4\nsource.partitions = 3";
+      String lazyOut = dir.resolve("lazy").toString();
+      var lazy = build(q, List.of("table:" + csv), lazyOut, settings);
+      long unmatchedRequests = served.keySet().stream().filter(p -> p.startsWith("/u/")).mapToLong(pool::count).sum();
+      long sameRequests = pool.count("/same.png");
+      String allOut = dir.resolve("all").toString();
+      var all = build(q, List.of("table:" + csv), allOut, settings + "\nbuild.plan = all");
+
+      // The rule by hand: candidates in seeded rank order; reached while one of their queries has room;
+      // admitted when the image is good and no earlier admitted pair has the same bytes.
+      var keyed = new ArrayList<String[]>();
+      for (int row = 0; row < lines.size(); row++) {
+        keyed.add(new String[] {String.format("pool.csv/%09d", row), lines.get(row)[0], lines.get(row)[1]});
+      }
+      keyed.sort(Comparator.comparing((String[] c) -> Hashes.keyHash(42, c[0])).thenComparing(c -> c[0]));
+      var room = new java.util.HashMap<String, Integer>();
+      var admittedSha = new java.util.HashSet<String>();
+      var expected = new ArrayList<String>();
+      int reachedDuplicatesInCappedQueries = 0;
+      int duplicates = 0;
+      for (String[] c : keyed) {
+        List<String> matched = java.util.Arrays.stream(animals).filter(Words.tokenize(c[2])::contains).toList();
+        if (matched.stream().noneMatch(a -> room.getOrDefault(a, 7) > 0)) {
+          continue;
+        }
+        String path = java.net.URI.create(c[1].replace("HTTP://", "http://")).getPath();
+        Served v = served.get(path);
+        if (!v.kind().equals("ok")) {
+          continue;
+        }
+        String sha = Hashes.sha256Hex(image(v.image(), 40, 40));
+        if (!admittedSha.add(sha)) {
+          duplicates++;
+          reachedDuplicatesInCappedQueries += matched.contains("cat") ? 1 : 0;
+          continue;
+        }
+        expected.add(c[0]);
+        matched.forEach(a -> room.merge(a, 7 - 1, (x, y) -> x - 1));
+      }
+      for (String a : animals) {
+        room.putIfAbsent(a, 7);
+      }
+      assertThat(room.get("cat")).as("the cap binds for cat").isLessThanOrEqualTo(0);
+      assertThat(room.get("fish")).as("the cap does not bind for fish").isPositive();
+
+      // Same rows (every column, images included), same order, same shards, same manifest.
+      var lazyKeys = new ArrayList<String>();
+      for (Manifest.Shard shard : lazy.manifest().shards()) {
+        lazyKeys.addAll(keysOf(lazyOut + "/" + shard.path()));
+      }
+      assertThat(lazyKeys).isEqualTo(expected);
+      assertThat(lazy.manifest().shards()).isEqualTo(all.manifest().shards());
+      for (Manifest.Shard shard : lazy.manifest().shards()) {
+        assertThat(spark.read().parquet(lazyOut + "/" + shard.path()).collectAsList())
+            .isEqualTo(spark.read().parquet(allOut + "/" + shard.path()).collectAsList());
+      }
+      assertThat(lazy.manifest()).usingRecursiveComparison().ignoringFields("created").isEqualTo(all.manifest());
+      Map<String, Object> lazyStats = stats(lazyOut);
+      Map<String, Object> allStats = stats(allOut);
+      assertThat(lazyStats.get("rejected")).isEqualTo(allStats.get("rejected"));
+      @SuppressWarnings("unchecked")
+      var rejected = (Map<String, Integer>) lazyStats.get("rejected");
+      assertThat(rejected.get("duplicate")).isEqualTo(duplicates);
+      assertThat(reachedDuplicatesInCappedQueries).as("a duplicate cost a capped query its place").isPositive();
+      assertThat(rejected.get("http_error")).isPositive();
+      assertThat(rejected.get("unsupported_format") + rejected.get("corrupt_image")).isPositive();
+      assertThat(rejected.get("unmatched")).isEqualTo(90);
+
+      // What it cost: nothing unmatched fetched, a URL spelt twice fetched once, fewer fetches in all.
+      assertThat(unmatchedRequests).isZero();
+      assertThat(sameRequests).isEqualTo(1);
+      assertThat(((Number) lazyStats.get("fetched")).longValue())
+          .isLessThan(((Number) allStats.get("fetched")).longValue());
+      assertThat(((Number) allStats.get("never_fetched")).longValue()).isZero();
+      assertThat(((Number) lazyStats.get("never_fetched")).longValue()).isGreaterThanOrEqualTo(90);
+      @SuppressWarnings("unchecked")
+      var rounds = (List<Map<String, Object>>) lazyStats.get("rounds");
+      assertThat(rounds).hasSizeGreaterThan(1);
+      assertThat(rounds.get(rounds.size() - 1).get("admitted")).isEqualTo(expected.size());
+      assertThat(lazyStats.get("max_rounds_reached")).isEqualTo(false);
+
+      // Killed in the last round: its uncommitted output is a temporary directory. The re-run fetches that
+      // round again and nothing of the committed ones, and writes the same rows.
+      Path fetchedDir = Path.of(lazyOut, "_work", "fetched");
+      String last = String.format("round-%05d", rounds.size());
+      Files.move(fetchedDir.resolve(last), fetchedDir.resolve(last + ".tmp"));
+      Files.delete(Path.of(lazyOut, "manifest.json"));
+      long requestsBefore = pool.seen().size();
+      var resumed = build(q, List.of("table:" + csv), lazyOut, settings);
+      assertThat(pool.seen().size() - requestsBefore)
+          .isEqualTo(((Number) rounds.get(rounds.size() - 1).get("fetched")).longValue());
+      assertThat(resumed.manifest().shards()).isEqualTo(lazy.manifest().shards());
+      for (Manifest.Shard shard : lazy.manifest().shards()) {
+        assertThat(spark.read().parquet(lazyOut + "/" + shard.path()).collectAsList())
+            .isEqualTo(spark.read().parquet(allOut + "/" + shard.path()).collectAsList());
+      }
+    }
+  }
+
+  @Test
+  void maxRoundsBoundsTheRoundsAndSaysWhatItCut() throws Exception {
+    // Ten kites, every other image cut short: the first round's take of 4 leaves the query short.
+    Path folder = Files.createDirectories(dir.resolve("rounds"));
+    for (int i = 0; i < 10; i++) {
+      byte[] png = image(40 + i, 40, 40);
+      Files.write(folder.resolve("k" + i + ".png"), i % 2 == 0 ? java.util.Arrays.copyOf(png, png.length / 3) : png);
+      Files.writeString(folder.resolve("k" + i + ".txt"), "kite number " + i);
+    }
+    String out = dir.resolve("rounds-out").toString();
+    build(queries("kite"), List.of("folder:" + folder), out, "balance.max-per-query = 4\nbalance.max-rounds = 1");
+    var stats = stats(out);
+    assertThat(stats.get("max_rounds_reached")).isEqualTo(true);
+    assertThat((List<?>) stats.get("rounds")).hasSize(1);
+    @SuppressWarnings("unchecked")
+    var rejected = (Map<String, Integer>) stats.get("rejected");
+    assertThat(rejected.get(RejectReason.ROUND_LIMIT.key())).isPositive();
+    assertThat(((Number) stats.get("written")).longValue()).isLessThan(4).isPositive();
+    assertThat(((Number) stats.get("fetched")).longValue()).isEqualTo(4);
   }
 
   @Test

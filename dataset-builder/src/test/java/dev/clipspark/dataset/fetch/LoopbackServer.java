@@ -23,10 +23,10 @@ import javax.net.ssl.SSLContext;
  * A real HTTP(S) server on 127.0.0.1 (the JDK's {@code com.sun.net.httpserver}), with routes by exact path,
  * a log of every request it received, and a latch that blocking handlers wait on until the test ends.
  */
-final class LoopbackServer implements AutoCloseable {
+public final class LoopbackServer implements AutoCloseable {
 
   /** One request as the server saw it. */
-  record Seen(String method, String rawPath, Map<String, List<String>> headers) {
+  public record Seen(String method, String rawPath, Map<String, List<String>> headers) {
     String header(String name) {
       for (var e : headers.entrySet()) {
         if (e.getKey().equalsIgnoreCase(name)) {
@@ -56,7 +56,7 @@ final class LoopbackServer implements AutoCloseable {
     server.start();
   }
 
-  static LoopbackServer http() {
+  public static LoopbackServer http() {
     try {
       return new LoopbackServer(HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0));
     } catch (IOException e) {
@@ -79,22 +79,22 @@ final class LoopbackServer implements AutoCloseable {
   }
 
   /** {@code http://127.0.0.1:PORT} + path. */
-  String url(String path) {
+  public String url(String path) {
     return "http://127.0.0.1:" + port() + path;
   }
 
-  LoopbackServer route(String path, HttpHandler handler) {
+  public LoopbackServer route(String path, HttpHandler handler) {
     routes.put(path, handler);
     return this;
   }
 
   /** Every request received so far, in arrival order. */
-  List<Seen> seen() {
+  public List<Seen> seen() {
     return List.copyOf(seen);
   }
 
   /** How many requests asked for {@code rawPath}. */
-  long count(String rawPath) {
+  public long count(String rawPath) {
     return seen.stream().filter(s -> s.rawPath().equals(rawPath)).count();
   }
 
@@ -112,7 +112,7 @@ final class LoopbackServer implements AutoCloseable {
   }
 
   /** Sends {@code body} with a Content-Length. */
-  static void send(HttpExchange exchange, int status, byte[] body) throws IOException {
+  public static void send(HttpExchange exchange, int status, byte[] body) throws IOException {
     exchange.sendResponseHeaders(status, body.length == 0 ? -1 : body.length);
     exchange.getResponseBody().write(body);
   }
@@ -124,7 +124,7 @@ final class LoopbackServer implements AutoCloseable {
   }
 
   /** Blocks a handler until the server closes (at most 30 s). */
-  void stall() {
+  public void stall() {
     try {
       release.await(30, TimeUnit.SECONDS);
     } catch (InterruptedException e) {

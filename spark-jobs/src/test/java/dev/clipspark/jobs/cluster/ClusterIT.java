@@ -42,7 +42,8 @@ import org.junit.jupiter.api.TestMethodOrder;
  * JVM on loopback, started from a {@code SPARK_HOME} assembled out of the project's Spark dependencies; the
  * application jar submitted with {@code spark-submit}'s main class and {@code conf/spark/spark-defaults.standalone.conf}.
  * It builds queries, a dataset and a tokenizer, then proves the failure handling users rely on with SIGKILLs:
- * an executor killed during the dataset job (the output equals an undisturbed build's, byte for byte), and
+ * an executor killed while a lazy dataset build fetches its second round (the output equals an undisturbed
+ * build's, row for row), and
  * during training an executor killed (Spark re-runs the barrier stage, which resumes from the newest
  * checkpoint) and later the driver killed and restarted on the same {@code --out}; the final parameters and
  * optimiser state equal an uninterrupted run's. The measured figures go to {@code target/cluster-it/reliability.json}
@@ -78,6 +79,15 @@ class ClusterIT {
     InProcessJobs.writeDemoCorpus(dir.resolve("corpus.txt"), 1000, 7);
     InProcessJobs.clip("build-queries", "--corpus", dir.resolve("corpus.txt").toString(), "--out",
         dir.resolve("queries").toString(), "--conf", CONF.resolve("demo.conf").toString(), "--master", "local[1]");
+    // A folder of pairs where every third image is cut short: its failures make lazy builds take rounds.
+    Path pairs = Files.createDirectories(dir.resolve("pairs"));
+    for (int i = 0; i < 120; i++) {
+      var pair = dev.clipspark.dataset.source.SyntheticShapes.pair(i, 11, 96);
+      byte[] image = pair.imageBytes();
+      Files.write(pairs.resolve(String.format("p%03d.png", i)),
+          i % 3 == 0 ? java.util.Arrays.copyOf(image, image.length / 3) : image);
+      Files.writeString(pairs.resolve(String.format("p%03d.txt", i)), pair.caption());
+    }
     // On the cluster: the reference dataset, then the tokenizer (in this JVM again).
     runToSuccess("build-dataset", datasetArgs(dir.resolve("dataset")));
     InProcessJobs.clip("train-tokenizer", "--data", dir.resolve("dataset").toString(), "--out",
@@ -101,13 +111,18 @@ class ClusterIT {
   @Test
   @Order(1)
   void datasetJobSurvivesAnExecutorKillWithIdenticalOutput() throws Exception {
+    // A lazy build that needs several rounds (failed images leave queries short after the first), once
+    // undisturbed and once with an executor killed while it fetches its second round.
+    Path reference = dir.resolve("dataset-lazy");
+    runToSuccess("build-dataset-lazy", lazyDatasetArgs(reference));
+    JsonNode referenceRounds = JSON.readTree(reference.resolve("stats.json").toFile()).path("rounds");
+    assertThat(referenceRounds.size()).as("rounds of the lazy build").isGreaterThan(1);
     Path out = dir.resolve("dataset-killed");
     Path log = dir.resolve("build-dataset-killed.log");
-    Process driver = cluster.submit(log, sparkArgs(), datasetArgs(out));
+    Process driver = cluster.submit(log, sparkArgs(), lazyDatasetArgs(out));
     try {
-      // Kill when a few tasks are done and the job is still running.
-      StandaloneCluster.await("4 finished tasks of the dataset job", JOB_TIMEOUT,
-          () -> count(log, "Finished task") >= 4 || !driver.isAlive());
+      StandaloneCluster.await("the dataset job's second round", JOB_TIMEOUT,
+          () -> read(log).contains("Round 2: fetching") || !driver.isAlive());
       assertThat(driver.isAlive()).as("the dataset job ended before the kill:\n%s", read(log)).isTrue();
       List<ProcessHandle> executors = cluster.executors();
       assertThat(executors).hasSize(2);
@@ -115,6 +130,7 @@ class ClusterIT {
       StandaloneCluster.sigkill(executors.get(0));
       figures.put("dataset_kills", 1);
       figures.put("dataset_tasks_finished_before_kill", tasksBefore);
+      figures.put("dataset_rounds", referenceRounds.size());
       awaitExit(driver, "build-dataset with an executor killed", log);
     } finally {
       driver.destroyForcibly();
@@ -122,7 +138,6 @@ class ClusterIT {
     assertThat(driver.exitValue()).as(read(log) + cluster.executorLogs(40)).isZero();
     assertThat(read(log)).containsPattern("Lost executor|ExecutorLostFailure|Removed executor|Executor .* removed");
 
-    Path reference = dir.resolve("dataset");
     assertThat(withoutTimes(JSON.readTree(out.resolve("manifest.json").toFile())))
         .isEqualTo(withoutTimes(JSON.readTree(reference.resolve("manifest.json").toFile())));
     assertThat(withoutTimes(JSON.readTree(out.resolve("stats.json").toFile())))
@@ -237,6 +252,14 @@ class ClusterIT {
         "--out", out.toString(), "--conf", CONF.resolve("demo.conf").toString(),
         "--set", "source.synthetic.count=480", "--set", "source.partitions=6", "--set", "shard.rows=160",
         "--set", "balance.max-per-query=200");
+  }
+
+  /** A lazy build over synthetic pairs and the folder with broken images, with caps that bind. */
+  List<String> lazyDatasetArgs(Path out) {
+    return List.of("build-dataset", "--queries", dir.resolve("queries").toString(), "--source", "synthetic:shapes",
+        "--source", "folder:" + dir.resolve("pairs"), "--out", out.toString(),
+        "--conf", CONF.resolve("demo.conf").toString(), "--set", "source.synthetic.count=240",
+        "--set", "source.partitions=6", "--set", "shard.rows=40", "--set", "balance.max-per-query=30");
   }
 
   List<String> trainArgs(Path out) {
