@@ -137,6 +137,13 @@ class WeightsCommandsTest {
     assertThat(run("evaluate", "--checkpoint", weights.toString(), "--dataset", "folder:" + dir, "--out",
         dir.resolve("x").toString())).isEqualTo(Main.USAGE);
     assertThat(err.toString()).contains("Cannot evaluate the weights file " + weights + " without its tokenizer");
+    // The tokenizer.merges setting is the default of --tokenizer.
+    assertThat(run("evaluate", "--checkpoint", weights.toString(), "--dataset", "folder:" + dir, "--out",
+        dir.resolve("x").toString(), "--set", "tokenizer.merges=" + dir.resolve("no-such-merges.txt")))
+        .isEqualTo(Main.USAGE);
+    assertThat(err.toString()).contains("Cannot read --tokenizer " + dir.resolve("no-such-merges.txt")
+        + ": no such file or directory");
+    assertThat(dir.resolve("x")).doesNotExist();
   }
 
   private static void assertSameValues(ParameterSet expected, ParameterSet actual) {
