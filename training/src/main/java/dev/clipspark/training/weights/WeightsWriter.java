@@ -53,10 +53,13 @@ final class WeightsWriter {
     }
     ByteBuffer out = ByteBuffer.allocate((int) (n * type.bytes)).order(ByteOrder.LITTLE_ENDIAN);
     if (type == TensorType.F32) {
-      float[] values = (a.dataType() == DataType.FLOAT ? a : a.castTo(DataType.FLOAT)).dup('c').data().asFloat();
+      // ND4J's own vector copy, which synchronises with a GPU copy (HostMemory's rule).
+      float[] values = (a.dataType() == DataType.FLOAT ? a : a.castTo(DataType.FLOAT)).dup('c').reshape(n)
+          .toFloatVector();
       out.asFloatBuffer().put(values, 0, (int) n);
     } else {
-      long[] values = (a.dataType() == DataType.LONG ? a : a.castTo(DataType.LONG)).dup('c').data().asLong();
+      long[] values = (a.dataType() == DataType.LONG ? a : a.castTo(DataType.LONG)).dup('c').reshape(n)
+          .toLongVector();
       out.asLongBuffer().put(values, 0, (int) n);
     }
     return out.array();
