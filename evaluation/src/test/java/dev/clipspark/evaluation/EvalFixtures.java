@@ -37,6 +37,13 @@ final class EvalFixtures {
   private EvalFixtures() {}
 
   /** An untrained tiny-vit checkpoint under {@code run/checkpoints/step-0000000003}, with metrics.jsonl. */
+  /** Evaluation options from {@code sets} (HOCON lines) over reference.conf. */
+  static EvalOptions options(String... sets) {
+    var config = com.typesafe.config.ConfigFactory.parseString(String.join("\n", sets))
+        .withFallback(com.typesafe.config.ConfigFactory.defaultReference()).resolve();
+    return EvalOptions.from(new dev.clipspark.dataset.config.Settings(config));
+  }
+
   static String checkpoint(Path run, long seed) throws IOException {
     Files.createDirectories(run);
     Path merges = run.resolve("merges.txt");

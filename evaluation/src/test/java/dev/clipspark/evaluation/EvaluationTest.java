@@ -5,8 +5,6 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.typesafe.config.ConfigFactory;
-import dev.clipspark.dataset.config.Settings;
 import dev.clipspark.evaluation.data.EvalData;
 import dev.clipspark.evaluation.data.IdxFilesTestSupport;
 import dev.clipspark.evaluation.metrics.ClassificationMetrics;
@@ -48,9 +46,7 @@ class EvaluationTest {
   }
 
   static EvalOptions options(String... sets) {
-    var config = ConfigFactory.parseString(String.join("\n", sets)).withFallback(ConfigFactory.defaultReference())
-        .resolve();
-    return EvalOptions.from(new Settings(config));
+    return EvalFixtures.options(sets);
   }
 
   static Evaluation.Request request(Evaluation.Task task, String spec, Path out) {

@@ -6,9 +6,7 @@ import static org.assertj.core.api.Assertions.within;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.typesafe.config.ConfigFactory;
 import dev.clipspark.dataset.build.Hashes;
-import dev.clipspark.dataset.config.Settings;
 import dev.clipspark.evaluation.data.EvalData;
 import dev.clipspark.evaluation.metrics.RetrievalMetrics;
 import dev.clipspark.training.tokenizer.TextCleaner;
@@ -81,9 +79,7 @@ class RetrievalEvaluationTest {
   }
 
   static EvalOptions options(String... sets) {
-    var config = ConfigFactory.parseString(String.join("\n", sets)).withFallback(ConfigFactory.defaultReference())
-        .resolve();
-    return EvalOptions.from(new Settings(config));
+    return EvalFixtures.options(sets);
   }
 
   static RetrievalEvaluation.Result run(EvalOptions options) {

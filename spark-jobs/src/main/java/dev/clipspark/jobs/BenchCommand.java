@@ -40,6 +40,14 @@ final class BenchCommand implements Runnable {
         "Missing benchmark: matcher, images, train, embed, loss, collective or build");
   }
 
+  /** The ND4J thread count of the benchmarks that run model or loss code (train, embed, loss). */
+  static final class Nd4jThreads {
+    @Option(names = "--threads", defaultValue = "1",
+        description = "ND4J element-wise threads, as train.threads (0: ND4J's choice; default: ${DEFAULT-VALUE})."
+            + " Matrix products use all cores through BLAS either way.")
+    int threads;
+  }
+
   /** Options every benchmark takes. */
   static final class Output {
     @Option(names = "--json", paramLabel = "FILE", description = "Also write the figures to FILE as flat JSON.")
@@ -141,17 +149,14 @@ final class BenchCommand implements Runnable {
     @Option(names = "--warmup", defaultValue = "1", description = "Untimed steps first (default: ${DEFAULT-VALUE}).")
     int warmup;
 
-    @Option(names = "--threads", defaultValue = "1",
-        description = "ND4J element-wise threads, as train.threads (0: ND4J's choice; default: ${DEFAULT-VALUE})."
-            + " Matrix products use all cores through BLAS either way.")
-    int threads;
+    @Mixin Nd4jThreads nd4j;
 
     @Override
     public Integer call() throws IOException {
       JobConfig.load(settings.conf, settings.sets);
       var config = dev.clipspark.training.model.ModelConfigs.load(model);
       var r = dev.clipspark.training.trainer.TrainBenchmark.run(config, batch, microBatch == 0 ? batch : microBatch,
-          steps, warmup, threads, 1);
+          steps, warmup, nd4j.threads, 1);
       var figures = new LinkedHashMap<String, Object>();
       figures.put("model", r.model());
       figures.put("batch", r.batch());
@@ -200,10 +205,7 @@ final class BenchCommand implements Runnable {
     @Option(names = "--warmup", defaultValue = "1", description = "Untimed batches first (default: ${DEFAULT-VALUE}).")
     int warmup;
 
-    @Option(names = "--threads", defaultValue = "1",
-        description = "ND4J element-wise threads, as train.threads (0: ND4J's choice; default: ${DEFAULT-VALUE})."
-            + " Matrix products use all cores through BLAS either way.")
-    int threads;
+    @Mixin Nd4jThreads nd4j;
 
     @Override
     public Integer call() throws IOException {
@@ -217,7 +219,7 @@ final class BenchCommand implements Runnable {
         config = loaded.model();
         params = loaded.parameters();
       }
-      var r = dev.clipspark.training.trainer.EmbedBenchmark.run(config, params, batch, batches, warmup, threads);
+      var r = dev.clipspark.training.trainer.EmbedBenchmark.run(config, params, batch, batches, warmup, nd4j.threads);
       var figures = new LinkedHashMap<String, Object>();
       figures.put("model", r.model());
       figures.put("batch", r.batch());
@@ -268,10 +270,7 @@ final class BenchCommand implements Runnable {
         description = "Timed steps of each scheme, after one untimed step that measures memory (default: ${DEFAULT-VALUE}).")
     int reps;
 
-    @Option(names = "--threads", defaultValue = "1",
-        description = "ND4J element-wise threads, as train.threads (0: ND4J's choice; default: ${DEFAULT-VALUE})."
-            + " Matrix products use all cores through BLAS either way.")
-    int threads;
+    @Mixin Nd4jThreads nd4j;
 
     @Option(names = "--seed", defaultValue = "1", description = "Seed of the synthetic features (default: ${DEFAULT-VALUE}).")
     long seed;
@@ -279,7 +278,7 @@ final class BenchCommand implements Runnable {
     @Override
     public Integer call() throws IOException {
       JobConfig.load(settings.conf, settings.sets); // no setting applies; a bad file or key still fails
-      var r = dev.clipspark.training.model.LossBenchmark.run(batch, dim, workers, tile, reps, threads, seed);
+      var r = dev.clipspark.training.model.LossBenchmark.run(batch, dim, workers, tile, reps, nd4j.threads, seed);
       var figures = new LinkedHashMap<String, Object>();
       figures.put("batch", r.batch());
       figures.put("dim", r.dim());
