@@ -93,6 +93,21 @@ public final class ExternalWeights {
    *     match (every mismatching name and both shapes are listed)
    */
   public static ImportedWeights read(Path file, ModelConfig modelOrNull) {
+    return withTensors(file, (format, tensors) -> build(file, format, tensors, modelOrNull));
+  }
+
+  /** What to do with the tensors of an open weights file. */
+  interface TensorsReader<T> {
+    T read(String format, Map<String, StoredTensor> tensors);
+  }
+
+  /**
+   * Opens {@code file} as a PyTorch zip archive (torch.save or torch.jit.save) or a safetensors file and hands its
+   * tensors, by name, to {@code reader} while the file is open (a stored tensor is read when it is loaded).
+   *
+   * @throws WeightsException naming the file when it is missing, not one of these formats, or damaged
+   */
+  static <T> T withTensors(Path file, TensorsReader<T> reader) {
     if (!Files.isRegularFile(file)) {
       throw new WeightsException("Cannot read weights " + file + ": no such file");
     }
@@ -107,11 +122,11 @@ public final class ExternalWeights {
     if (isZip(head)) {
       try (TorchArchive archive = TorchArchive.open(file)) {
         String format = archive.isTorchScript() ? TORCHSCRIPT : PYTORCH;
-        return build(file, format, archive.tensors(), modelOrNull);
+        return reader.read(format, archive.tensors());
       }
     }
     if (Safetensors.looksLike(head, size)) {
-      return build(file, SAFETENSORS, Safetensors.read(file), modelOrNull);
+      return reader.read(SAFETENSORS, Safetensors.read(file));
     }
     if (head.length > 1 && (head[0] & 0xff) == 0x80) {
       throw new WeightsException("Cannot read weights " + file + ": it is a bare pickle (PyTorch's legacy format "
