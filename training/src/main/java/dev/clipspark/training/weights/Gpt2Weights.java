@@ -2,11 +2,14 @@ package dev.clipspark.training.weights;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.clipspark.training.checkpoint.Checkpoints;
 import dev.clipspark.training.lm.Gpt2Parameters;
+import dev.clipspark.training.lm.LmCheckpoints;
 import dev.clipspark.training.lm.LmConfig;
 import dev.clipspark.training.lm.LmConfigs;
 import dev.clipspark.training.model.ParameterSpec;
 import dev.clipspark.training.nn.ParameterSet;
+import dev.clipspark.training.tokenizer.Gpt2Tokenizer;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -20,6 +23,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.regex.Pattern;
+import org.apache.hadoop.conf.Configuration;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.ops.transforms.Transforms;
@@ -140,6 +144,39 @@ public final class Gpt2Weights {
       ignored.add(LM_HEAD);
     }
     return new ImportedLm(arch.model, set, format, file, arch.source, ignored);
+  }
+
+  /**
+   * Writes {@code imported} as a language-model checkpoint ({@link LmCheckpoints}; step 0, no optimiser state) under
+   * {@code outDir/checkpoints/}, with the GPT-2 tokenizer of {@code tokenizerDir} ({@code vocab.json},
+   * {@code merges.txt}) copied into it. The tokenizer is loaded first; its vocabulary must fit the model's
+   * {@code vocab_size} (GPT-2's own files: 50,257 tokens for a {@code vocab_size} of 50,257). The save is atomic.
+   *
+   * @return the checkpoint's directory
+   * @throws IllegalArgumentException if the tokenizer cannot be read or has more tokens than the model
+   */
+  public static org.apache.hadoop.fs.Path saveCheckpoint(ImportedLm imported, String tokenizerDir, String outDir,
+      Configuration conf) {
+    LmConfig model = imported.model();
+    Gpt2Tokenizer tokenizer;
+    try {
+      tokenizer = Gpt2Tokenizer.load(tokenizerDir, conf);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException("Cannot use the tokenizer " + tokenizerDir + " with model " + model.name()
+          + ": " + e.getMessage(), e);
+    }
+    if (tokenizer.vocabSize() > model.vocabSize()) {
+      throw new IllegalArgumentException(String.format(Locale.ROOT, "Cannot use the tokenizer %s with model %s:"
+          + " its %d tokens exceed the model's vocab_size %d", tokenizerDir, model.name(), tokenizer.vocabSize(),
+          model.vocabSize()));
+    }
+    var state = new LinkedHashMap<String, Object>();
+    state.put(LmCheckpoints.TOKENIZER_VOCAB_SIZE, (long) tokenizer.vocabSize());
+    state.put("imported_from", String.valueOf(imported.source()));
+    state.put("imported_format", imported.format());
+    state.put("architecture_from", imported.architecture());
+    return Checkpoints.save(outDir, LmCheckpoints.checkpoint(0, state, model, tokenizerDir, imported.parameters(),
+        null), conf);
   }
 
   /** The architecture and where its heads came from. */

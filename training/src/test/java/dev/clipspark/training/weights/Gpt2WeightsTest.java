@@ -9,6 +9,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.clipspark.training.lm.Gpt2Model;
 import dev.clipspark.training.lm.Gpt2Parameters;
+import dev.clipspark.training.lm.LmCheckpoints;
 import dev.clipspark.training.lm.LmConfig;
 import dev.clipspark.training.model.ParameterSpec;
 import dev.clipspark.training.nn.ParameterSet;
@@ -231,6 +232,40 @@ class Gpt2WeightsTest {
     ImportedLm w = Gpt2Weights.read(tied, null);
     assertThat(w.ignored()).containsExactly("lm_head.weight");
     assertThat(w.parameters().value("h.1.mlp.c_fc.weight")).isEqualTo(p.value("h.1.mlp.c_fc.weight"));
+  }
+
+  @Test
+  void importedWeightsBecomeALanguageModelCheckpointWithTheTokenizer() {
+    ImportedLm w = Gpt2Weights.read(dir.resolve("pytorch_model.bin"), null);
+    String tokenizerDir = dir.resolveSibling("gpt2-bpe").toString();
+    String out = tmp.resolve("imported").toString();
+    var conf = new Configuration();
+    var checkpoint = Gpt2Weights.saveCheckpoint(w, tokenizerDir, out, conf);
+    assertThat(checkpoint.getName()).isEqualTo("step-0000000000");
+
+    LmCheckpoints.Loaded loaded = LmCheckpoints.load(out, DataType.FLOAT, conf);
+    assertThat(loaded.step()).isZero();
+    assertThat(loaded.model()).isEqualTo(w.model());
+    assertThat(loaded.tokenizer().vocabSize()).isEqualTo(512);
+    assertThat(loaded.trainerState()).containsEntry("imported_format", "pytorch")
+        .containsEntry(LmCheckpoints.TOKENIZER_VOCAB_SIZE, 512L);
+    for (String p : w.parameters().names()) {
+      assertThat(loaded.parameters().value(p)).as(p).isEqualTo(w.parameters().value(p));
+    }
+    int[] row = ints(reference.get("tokens").get(2));
+    INDArray logits = loaded.lm().logits(Nd4j.createFromArray(new int[][] {row}));
+    assertThat(ReferenceFixtures.maxRelative(logits.reshape(row.length, 512), floats(reference.get("logits").get(2))))
+        .isLessThan(TOLERANCE);
+
+    // A tokenizer larger than the model is refused before anything is written.
+    var small = new ImportedLm(new LmConfig("small", 300, 32, 32, 2, 4, 1e-5), w.parameters(), w.format(),
+        w.source(), w.architecture(), w.ignored());
+    assertThatThrownBy(() -> Gpt2Weights.saveCheckpoint(small, tokenizerDir, tmp.resolve("small").toString(), conf))
+        .hasMessage("Cannot use the tokenizer " + tokenizerDir + " with model small: its 512 tokens exceed the model's"
+            + " vocab_size 300");
+    assertThat(tmp.resolve("small")).doesNotExist();
+    assertThatThrownBy(() -> Gpt2Weights.saveCheckpoint(w, tmp.toString(), tmp.resolve("none").toString(), conf))
+        .hasMessageStartingWith("Cannot use the tokenizer " + tmp + " with model gpt2-weights: Cannot read vocabulary");
   }
 
   @Test
