@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.clipspark.training.checkpoint.Checkpoints;
 import dev.clipspark.training.checkpoint.LoadedCheckpoint;
+import dev.clipspark.training.lm.LmCheckpoints;
 import dev.clipspark.training.model.ClipParameters;
 import dev.clipspark.training.model.ModelConfig;
 import dev.clipspark.training.model.TextConfig;
@@ -85,6 +86,47 @@ class WeightsCommandsTest {
       assertSameValues(parameters, back.parameters());
     }
     assertThat(out.toString()).contains("open_clip: register the architecture of model open_clip_pytorch_model");
+  }
+
+  /** The GPT-2 fixtures of the training module (tools/reference/make_gpt2_fixtures.py): 4 heads of width 8. */
+  static final Path GPT2 = Path.of("../training/src/test/resources/gpt2-weights").toAbsolutePath().normalize();
+  static final Path GPT2_TOKENIZER = GPT2.resolveSibling("gpt2-bpe");
+
+  @Test
+  void importRecognisesGpt2WeightsAndWritesALanguageModelCheckpoint() throws IOException {
+    Path run = dir.resolve("gpt2-imported");
+    Path weightsFile = GPT2.resolve("model.safetensors");
+    assertThat(run("import-weights", "--from", weightsFile.toString(), "--out", run.toString(), "--tokenizer",
+        GPT2_TOKENIZER.toString())).as(err.toString()).isZero();
+    assertThat(out.toString()).contains("Imported " + weightsFile + " (safetensors) as language model gpt2-weights"
+        + " (vocab_size 512, n_ctx 32, n_embd 32, n_layer 2, n_head 4 from " + GPT2.resolve("config.json") + "): 28"
+        + " parameter tensors (42,880 values); ignored h.0.attn.bias, h.1.attn.bias");
+    var conf = new Configuration();
+    LmCheckpoints.Loaded lm = LmCheckpoints.load(run.toString(), DataType.FLOAT, conf);
+    assertThat(lm.model().nHead()).isEqualTo(4);
+    assertThat(lm.tokenizer().vocabSize()).isEqualTo(512);
+    assertThat(lm.trainerState()).containsEntry("imported_format", "safetensors");
+
+    // Without config.json the heads must be given: refused, then imported with --model FILE (and --kind lm).
+    Path alone = Files.createDirectories(dir.resolve("alone"));
+    Path bin = Files.copy(GPT2.resolve("pytorch_model.bin"), alone.resolve("pytorch_model.bin"));
+    Path refused = dir.resolve("gpt2-refused");
+    assertThat(run("import-weights", "--from", bin.toString(), "--out", refused.toString(), "--tokenizer",
+        GPT2_TOKENIZER.toString())).isEqualTo(Main.USAGE);
+    assertThat(err.toString()).contains("clip import-weights: Cannot tell the architecture of " + bin)
+        .contains("there is no config.json beside it").contains("--model NAME|FILE");
+    assertThat(refused).doesNotExist();
+    Path conf4 = Files.writeString(alone.resolve("tiny4.conf"), "vocab_size = 512\nn_ctx = 32\nn_embd = 32\n"
+        + "n_layer = 2\nn_head = 4\n");
+    Path run2 = dir.resolve("gpt2-given");
+    assertThat(run("import-weights", "--kind", "lm", "--from", bin.toString(), "--out", run2.toString(),
+        "--tokenizer", GPT2_TOKENIZER.toString(), "--model", conf4.toString())).as(err.toString()).isZero();
+    assertThat(out.toString()).contains("as language model tiny4 (vocab_size 512, n_ctx 32, n_embd 32, n_layer 2,"
+        + " n_head 4 from model tiny4)").contains("lm_head.weight");
+    LmCheckpoints.Loaded given = LmCheckpoints.load(run2.toString(), DataType.FLOAT, conf);
+    for (String p : lm.parameters().names()) {
+      assertThat(given.parameters().value(p)).as(p).isEqualTo(lm.parameters().value(p));
+    }
   }
 
   @Test
