@@ -411,7 +411,7 @@ public final class Trainer {
   }
 
   /** The hang test hook: stop answering peers until the task is cancelled or interrupted, then fail. */
-  private static void hang(int rank, long step, BooleanSupplier cancelled) {
+  static void hang(int rank, long step, BooleanSupplier cancelled) {
     try {
       while (!cancelled.getAsBoolean()) {
         Thread.sleep(100);
