@@ -25,7 +25,7 @@ import picocli.CommandLine.Option;
     mixinStandardHelpOptions = true,
     description = {
         "Reads released CLIP weights (OpenAI, open_clip) or GPT-2-family language-model weights (Hugging Face's"
-            + " gpt2 ... gpt2-xl files) into an ordinary ClipSpark checkpoint.",
+            + " gpt2 to gpt2-xl files) into an ordinary ClipSpark checkpoint.",
         "The checkpoint (step 0, no optimiser state) goes to OUT/checkpoints/, where evaluate --checkpoint OUT finds"
             + " it. Accepted: OpenAI's TorchScript archives (ViT-B-32.pt, RN50.pt, ...), PyTorch zip archives of a"
             + " state dict (open_clip_pytorch_model.bin, open_clip's epoch_N.pt) and .safetensors files; float16 and"

@@ -23,12 +23,12 @@ class MainTest {
   void topLevelHelpListsEverySubcommand() {
     assertThat(run("--help")).isZero();
     assertThat(out.toString()).contains("demo", "build-queries", "build-dataset", "train-tokenizer", "train", "bench",
-        "import-weights", "export-weights");
+        "import-weights", "export-weights", "train-lm");
   }
 
   @Test
   void everySubcommandHasHelpWithConfAndSet() {
-    for (String cmd : new String[] {"demo", "build-queries", "build-dataset", "train-tokenizer", "train"}) {
+    for (String cmd : new String[] {"demo", "build-queries", "build-dataset", "train-tokenizer", "train", "train-lm"}) {
       out.getBuffer().setLength(0);
       assertThat(run(cmd, "--help")).as(cmd).isZero();
       assertThat(out.toString()).as(cmd).contains("--conf", "--set", "--master");

@@ -66,7 +66,8 @@ public final class Gpt2BpeTrainer {
    */
   public static Gpt2Tokenizer learn(Dataset<String> texts, int vocabSize) {
     checkVocabSize(vocabSize);
-    List<Row> kept = texts.where(col("value").isNotNull())
+    // The texts' one column is "value" for text files but "caption" for a dataset's captions: name it once.
+    List<Row> kept = texts.toDF("value").as(Encoders.STRING()).where(col("value").isNotNull())
         .flatMap((FlatMapFunction<String, String>) Gpt2BpeTrainer::words, Encoders.STRING())
         .groupBy(col("value")).count()
         .orderBy(col("count").desc(), col("value").asc())
