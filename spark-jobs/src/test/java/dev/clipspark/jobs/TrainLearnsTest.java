@@ -290,21 +290,22 @@ class TrainLearnsTest {
     String lm = dir.resolve("lm").toString();
     var out = new StringWriter();
     clip(out, "train-lm", "--data", dataset, "--model", "gpt2-tiny", "--tokenizer", tokenizer, "--out", lm,
-        "--workers", "2", "--set", "train.batch-size=32", "--set", "train.max-steps=40", "--set",
+        "--workers", "2", "--set", "train.batch-size=32", "--set", "train.max-steps=30", "--set",
         "train.warmup-steps=4", "--set", "train.learning-rate=3e-3", "--set", "train.weight-decay=0.1", "--set",
         "train.checkpoint-every=20", "--set", "train.log-every=10", "--master", "local[2]");
     System.out.println(out);
     assertThat(out.toString()).contains("Training language model gpt2-tiny (136,960 parameters) on " + dataset,
-        "step 10/40", "tokens/s", "Trained language model gpt2-tiny from step 0 to 40");
+        "step 10/30", "tokens/s", "Trained language model gpt2-tiny from step 0 to 30");
     var json = new ObjectMapper();
     List<String> lines = Files.readAllLines(Path.of(lm, "metrics.jsonl"));
     var first = json.readTree(lines.get(0));
     var last = json.readTree(lines.get(lines.size() - 1));
-    assertThat(last.get("step").asLong()).isEqualTo(40);
-    assertThat(last.get("loss").asDouble()).as("loss fell").isLessThan(first.get("loss").asDouble() * 0.5);
+    assertThat(last.get("step").asLong()).isEqualTo(30);
+    // From ln(512) = 6.24 nats/token (the model's 512 outputs) to about 3.1 (measured; docs/limber.md).
+    assertThat(last.get("loss").asDouble()).as("loss fell").isLessThan(first.get("loss").asDouble() * 0.6);
     var conf = new Configuration();
     LmCheckpoints.Loaded loaded = LmCheckpoints.load(lm, DataType.FLOAT, conf);
-    assertThat(loaded.step()).isEqualTo(40);
+    assertThat(loaded.step()).isEqualTo(30);
     assertThat(loaded.tokenizer().vocabSize()).isEqualTo(320);
     assertThat(loaded.trainerState()).containsEntry("workers", 2L).containsEntry("texts", dataset);
 
