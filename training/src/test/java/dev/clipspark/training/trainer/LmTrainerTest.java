@@ -9,6 +9,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.typesafe.config.ConfigFactory;
 import dev.clipspark.dataset.config.Settings;
 import dev.clipspark.dataset.source.SyntheticShapes;
+import dev.clipspark.training.checkpoint.Checkpoint;
 import dev.clipspark.training.checkpoint.CheckpointKind;
 import dev.clipspark.training.checkpoint.Checkpoints;
 import dev.clipspark.training.checkpoint.LoadedCheckpoint;
@@ -16,6 +17,7 @@ import dev.clipspark.training.collective.Collective;
 import dev.clipspark.training.collective.Collectives;
 import dev.clipspark.training.lm.LmCheckpoints;
 import dev.clipspark.training.lm.LmConfig;
+import dev.clipspark.training.model.ClipParameters;
 import dev.clipspark.training.tokenizer.Gpt2BpeTrainer;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -227,5 +229,16 @@ class LmTrainerTest {
     assertThatThrownBy(() -> LmTrainer.run(new LmTrainer.Request(null, List.of(corpus), other, tokenizer, run),
         options("train.max-steps = 4"), CONF, line -> { }))
         .hasMessageContaining("Cannot resume " + run + " with model other: its checkpoints hold model lm-trainer-test");
+
+    // An output directory holding a CLIP checkpoint is neither resumed nor read as a language model.
+    String clip = dir.resolve("clip-run").toString();
+    Path merges = Files.writeString(dir.resolve("clip-merges.txt"), "#version: 0.2\nh e\n");
+    Checkpoints.save(clip, new Checkpoint(1, java.util.Map.of(), TrainerTest.MODEL, merges.toString(),
+        ClipParameters.initialize(TrainerTest.MODEL, 1, DataType.FLOAT), null), CONF);
+    assertThatThrownBy(() -> LmTrainer.run(request(clip), options(""), CONF, line -> { }))
+        .hasMessage("Cannot resume " + clip + " as a language model: its checkpoints hold a clip model (trainer-test);"
+            + " use another --out");
+    assertThatThrownBy(() -> LmCheckpoints.load(clip, DataType.FLOAT, CONF))
+        .hasMessageContaining("as a gpt2 checkpoint: it holds a clip model (trainer-test)");
   }
 }
