@@ -52,7 +52,12 @@ final class LimberFixtures {
    * captions, saved as a checkpoint of kind gpt2 under {@code dir}; returns dir.
    */
   static String lmCheckpoint(Path dir, int nCtx, long seed) throws IOException {
-    Gpt2Tokenizer tokenizer = Gpt2BpeTrainer.learn(captions(seed, 1000), 300);
+    return lmCheckpoint(dir, nCtx, seed, 60);
+  }
+
+  /** {@link #lmCheckpoint(Path, int, long)} with {@code steps} of pre-training (0: a random model). */
+  static String lmCheckpoint(Path dir, int nCtx, long seed, int steps) throws IOException {
+    Gpt2Tokenizer tokenizer = Gpt2BpeTrainer.learn(captions(seed, 500), 300);
     Path tok = dir.resolve("tokenizer");
     Files.createDirectories(tok);
     tokenizer.write(tok.toString(), new Configuration());
@@ -62,7 +67,7 @@ final class LimberFixtures {
     Checkpoints.save(dir.toString(), new Checkpoint(0, Map.of(), CheckpointKind.GPT2, config.name(), conf,
         Map.of(Gpt2Tokenizer.VOCAB_FILE, tok.resolve(Gpt2Tokenizer.VOCAB_FILE).toString(),
             Gpt2Tokenizer.MERGES_FILE, tok.resolve(Gpt2Tokenizer.MERGES_FILE).toString()),
-        pretrained(config, tokenizer, seed).parameters(), null), new Configuration());
+        pretrained(config, tokenizer, seed, steps).parameters(), null), new Configuration());
     return dir.toString();
   }
 
@@ -71,13 +76,15 @@ final class LimberFixtures {
    * it writes caption-like text and P has a language model to steer (a random one's logits are all near 0: no map can
    * lower its loss much).
    */
-  static Gpt2Model pretrained(LmConfig config, Gpt2Tokenizer tokenizer, long seed) {
+  static Gpt2Model pretrained(LmConfig config, Gpt2Tokenizer tokenizer, long seed, int steps) {
     Gpt2Model model = Gpt2Model.initialize(config, seed, DataType.FLOAT);
     var optimizer = new dev.clipspark.training.optim.AdamW(model.parameters(),
         dev.clipspark.training.optim.AdamW.decayedNames(dev.clipspark.training.lm.Gpt2Parameters.specs(config)), 0.9,
         0.98, 1e-6, 0.01);
     List<String> texts = captions(seed + 1, 960);
-    int steps = 60;
+    if (steps == 0) {
+      return model;
+    }
     var schedule = dev.clipspark.training.optim.LearningRateSchedule.cosine(5e-3, 6, steps);
     for (int step = 0; step < steps; step++) {
       int[][] rows = new int[16][];

@@ -304,7 +304,7 @@ class LimberTrainingTest {
     assertThatThrownBy(() -> LimberTraining.plan(job, tooMany, conf))
         .hasMessage("Cannot set limber.prompts to 40: k soft prompts and at least one caption token must fit the"
             + " language model's n_ctx 40: at most 39");
-    String shortLm = LimberFixtures.lmCheckpoint(dir.resolve("lm-short"), 16, 3);
+    String shortLm = LimberFixtures.lmCheckpoint(dir.resolve("lm-short"), 16, 3, 0);
     assertThatThrownBy(() -> LimberTraining.plan(new LimberTraining.Job(dataset, clip, shortLm, "x"),
         options(FeatureMode.GRID, 16, 1, 1e-3), conf))
         .hasMessage("Cannot set limber.features to grid: the image grid has 16 positions, one soft prompt each, and"
