@@ -137,6 +137,22 @@ class LimberTrainingTest {
   }
 
   @Test
+  void imagesThatDoNotDecodeAreCountedAndSkipped() throws Exception {
+    var images = new ArrayList<byte[]>();
+    for (int i = 0; i < 5; i++) {
+      images.add(i == 2 ? "not an image".getBytes(java.nio.charset.StandardCharsets.UTF_8)
+          : DataFixtures.colourJpeg(i));
+    }
+    String handMade = DataFixtures.handMade(spark, dir, "with-a-bad-image", images, 2);
+    String out = dir.resolve("bad-image-features").toString();
+    var result = FeatureStore.compute(spark, handMade, clipId(), FeatureMode.POOLED, 2, out);
+    assertThat(result.info().rows()).isEqualTo(4);
+    assertThat(result.info().skipped()).isEqualTo(1);
+    assertThat(FeatureStore.read(out, conf).rows()).extracting(FeatureStore.FeatureTable.Row::key)
+        .containsExactly("k00", "k01", "k03", "k04");
+  }
+
+  @Test
   void pooledOnTwoWorkersAndGridOnOneTrainPWhileTheFrozenPartsStayBitIdentical() throws Exception {
     String clipSha = clipId().sha256();
     String lmSha = lmId().sha256();
