@@ -67,6 +67,12 @@ final class TrainLimberCommand extends JobCommand {
     Inputs.requireLocalExists("--clip", clip);
     Inputs.requireLocalExists("--lm", lm);
     Inputs.requireLocalExists("--data", data);
+    var fs = Inputs.defaultFileSystem();
+    if (Inputs.localFile(clip, fs) != null && Inputs.localFile(lm, fs) != null) {
+      // Local checkpoints are checked before Spark starts: their kinds, k against the language model's context.
+      LimberTraining.plan(new LimberTraining.Job(data, clip, lm, out), options,
+          new org.apache.hadoop.conf.Configuration());
+    }
   }
 
   @Override

@@ -54,6 +54,9 @@ class TrainLimberCommandTest {
         .isEqualTo(Main.USAGE);
     assertThat(err.toString()).contains("Cannot read --lm no/such/lm: no such file or directory");
     err.getBuffer().setLength(0);
+    assertThat(run("train-limber", "--clip", ".", "--lm", ".", "--data", ".", "--out", "o")).isEqualTo(Main.USAGE);
+    assertThat(err.toString()).contains("Cannot use --clip .: Cannot find a checkpoint in .");
+    err.getBuffer().setLength(0);
     assertThat(run("train-limber", "--clip", ".", "--lm", ".", "--out", "o")).isEqualTo(Main.USAGE);
     assertThat(err.toString()).contains("--data");
   }
