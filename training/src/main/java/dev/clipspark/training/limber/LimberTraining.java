@@ -92,6 +92,11 @@ public final class LimberTraining {
     }
     HadoopConf conf = HadoopConf.from(spark);
     Plan plan = plan(job, options, conf.get());
+    // A run that will resume must resume with the same frozen parts, mode and k: check before the features, which
+    // another CLIP checkpoint or mode would compute again over the ones the checkpoints were trained on.
+    LimberCheckpoints.loadLatest(job.outDir(), conf.get()).ifPresent(saved -> saved.identity().requireSameFrozenParts(
+        new LimberCheckpoints.Identity(plan.request().clip(), plan.request().lm(), options.features(), plan.prompts(),
+            saved.identity().inputWidth(), plan.lmConfig().nEmbd()), saved.directory()));
     long started = System.nanoTime();
     FeatureStore.Result features = FeatureStore.compute(spark, job.dataset(), plan.request().clip(),
         options.features(), options.featureBatchSize(), job.outDir());

@@ -378,6 +378,13 @@ class LimberTrainingTest {
     assertThatThrownBy(() -> LimberModel.load(out, conf))
         .hasMessageContaining("its language model " + lmCopyId.directory() + " changed since P was trained")
         .hasMessageContaining("trained with " + lmCopyId.sha256());
+    // Resuming in another mode (with the unchanged original of the language model) is refused before the features
+    // are computed again.
+    assertThatThrownBy(() -> LimberTraining.run(spark, new LimberTraining.Job(dataset, clip, lm, out),
+        options(FeatureMode.GRID, 16, 5, 1e-2), 1, Duration.ofSeconds(60), line -> { }))
+        .hasMessageContaining("Cannot resume from").hasMessageContaining("with limber.features = grid and k = 16: it"
+            + " was trained with pooled and k = 4");
+    assertThat(FeatureStore.readInfo(out, conf).orElseThrow().mode()).isEqualTo(FeatureMode.POOLED);
     // Resuming against the changed language model is refused too.
     var changed = FrozenCheckpoint.of("--lm", lmCopy.toString(), CheckpointKind.GPT2, conf);
     assertThatThrownBy(() -> LimberTrainer.run(new LimberTrainer.Request(out, clipId(), changed),
