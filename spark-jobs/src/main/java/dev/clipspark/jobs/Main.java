@@ -23,6 +23,7 @@ import picocli.CommandLine.Command;
         TrainTokenizerCommand.class,
         TrainCommand.class,
         TrainLmCommand.class,
+        TrainLimberCommand.class,
         EvaluateCommand.class,
         ImportWeightsCommand.class,
         ExportWeightsCommand.class,
