@@ -1,0 +1,253 @@
+package dev.clipspark.evaluation.caption;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
+
+import com.typesafe.config.ConfigFactory;
+import dev.clipspark.dataset.config.Settings;
+import dev.clipspark.evaluation.EvalOptions;
+import dev.clipspark.evaluation.data.EvalData;
+import dev.clipspark.evaluation.metrics.CaptionMetrics;
+import dev.clipspark.evaluation.metrics.CaptionTokenizer;
+import dev.clipspark.training.lm.Decoding;
+import java.awt.Color;
+import java.awt.Graphics2D;
+import java.awt.image.BufferedImage;
+import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import javax.imageio.ImageIO;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructField;
+import org.apache.spark.sql.types.StructType;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+class CaptioningTest {
+
+  private static final String MODEL = "tiny:5";
+  private static final StructType SHARD = new StructType(new StructField[] {
+      DataTypes.createStructField("key", DataTypes.StringType, false),
+      DataTypes.createStructField("caption", DataTypes.StringType, false),
+      DataTypes.createStructField("image", DataTypes.BinaryType, false)});
+
+  @TempDir
+  static Path dir;
+  static SparkSession spark;
+  /** Eight distinct images. */
+  static byte[][] pictures = new byte[8][];
+
+  @BeforeAll
+  static void setUp() {
+    spark = SparkSession.builder().master("local[2]").appName("CaptioningTest")
+        .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4").getOrCreate();
+    var rnd = new SplittableRandom(3);
+    for (int i = 0; i < pictures.length; i++) {
+      pictures[i] = image(new Color(rnd.nextInt(256), rnd.nextInt(256), rnd.nextInt(256)), rnd);
+    }
+  }
+
+  @AfterAll
+  static void tearDown() {
+    spark.stop();
+  }
+
+  static byte[] image(Color colour, SplittableRandom rnd) {
+    var image = new BufferedImage(16, 16, BufferedImage.TYPE_INT_RGB);
+    Graphics2D g = image.createGraphics();
+    g.setColor(colour);
+    g.fillRect(0, 0, 16, 16);
+    g.dispose();
+    for (int i = 0; i < 20; i++) {
+      image.setRGB(rnd.nextInt(16), rnd.nextInt(16), rnd.nextInt(1 << 24));
+    }
+    var out = new ByteArrayOutputStream();
+    try {
+      ImageIO.write(image, "png", out);
+    } catch (java.io.IOException e) {
+      throw new IllegalStateException(e);
+    }
+    return out.toByteArray();
+  }
+
+  /** A build-dataset-like output: {@code root/shards/*.parquet} with key, caption, image. */
+  static String shards(String name, List<Row> rows) {
+    Path root = dir.resolve(name);
+    spark.createDataFrame(rows, SHARD).repartition(3).write().parquet(root.resolve("shards").toString());
+    return root.toString();
+  }
+
+  static CaptionOptions options(String... sets) {
+    var config = ConfigFactory.parseString(String.join("\n", sets)).withFallback(ConfigFactory.defaultReference())
+        .resolve();
+    return CaptionOptions.from(new Settings(config));
+  }
+
+  static EvalData.Options dataOptions(int partitions) {
+    var config = ConfigFactory.parseString("eval.partitions = " + partitions)
+        .withFallback(ConfigFactory.defaultReference()).resolve();
+    return EvalOptions.from(new Settings(config)).dataOptions();
+  }
+
+  /** What the model writes for one image, computed on the driver through the same per-batch code. */
+  static String expectedCaption(byte[] image, String id, Decoding decoding) {
+    TinyCaptionModel m = TinyCaptionModel.cached(MODEL);
+    INDArray prompts = m.prompts(m.features(List.of(m.preprocess(image))));
+    return Captioning.caption(m, prompts, new String[] {id}, decoding).get(0).getString(1);
+  }
+
+  @Test
+  void captionWritesEveryImageWithItsCaptionReferenceAndAPage() throws Exception {
+    var rows = new ArrayList<Row>();
+    for (int i = 0; i < 6; i++) {
+      rows.add(RowFactory.create("k" + i, "reference <" + i + "> & more", pictures[i]));
+    }
+    rows.add(RowFactory.create("broken", "not an image", "no image here".getBytes(StandardCharsets.UTF_8)));
+    String data = shards("caption-run", rows);
+    CaptionOptions options = options("caption.decode = greedy", "caption.max-tokens = 6",
+        "eval.captioning.batch-size = 4", "eval.captioning.html-images = 4");
+    String out = dir.resolve("caption-out").toString();
+    var result = CaptionRun.run(spark, EvalData.Spec.parse("shards:" + data), dataOptions(0), 0, MODEL,
+        TinyCaptionModel.LOADER, options, out);
+    assertThat(result.captions()).isEqualTo(6);
+    assertThat(result.skipped()).isEqualTo(1);
+    assertThat(result.shown()).isEqualTo(4);
+    List<Row> written = CaptionRun.read(spark, out);
+    assertThat(spark.read().parquet(result.parquet()).columns())
+        .containsExactly("key", "caption", "reference", "decode", "tokens", "finished");
+    for (Row r : written) {
+      int i = Integer.parseInt(r.getString(0).substring(1));
+      assertThat(r.getString(1)).isEqualTo(expectedCaption(pictures[i], "k" + i, options.decoding()));
+      assertThat(r.getString(2)).isEqualTo("reference <" + i + "> & more");
+      assertThat(r.getString(3)).isEqualTo("greedy max-tokens=6");
+      assertThat(r.getInt(4)).isBetween(0, 6);
+    }
+    String html = Files.readString(Path.of(result.page()));
+    assertThat(html).contains("Content-Security-Policy").contains("greedy max-tokens=6");
+    assertThat(html.split("src=\"data:image/jpeg;base64,", -1)).hasSize(5);
+    assertThat(html).contains("Reference: reference &lt;0&gt; &amp; more").doesNotContain("reference <0>");
+    assertThat(html).contains("Showing 4 of 6 images");
+  }
+
+  @Test
+  void sampledCaptionsDoNotDependOnPartitionsOrBatches() {
+    var rows = new ArrayList<Row>();
+    for (int i = 0; i < 8; i++) {
+      rows.add(RowFactory.create("k" + i, "c", pictures[i]));
+    }
+    String data = shards("sampling", rows);
+    var captions = new ArrayList<Map<String, String>>();
+    for (String[] setting : new String[][] {{"1", "1"}, {"3", "8"}}) {
+      CaptionOptions options = options("caption.decode = nucleus", "caption.temperature = 2",
+          "caption.top-p = 0.95", "caption.seed = 9", "caption.max-tokens = 5",
+          "eval.captioning.batch-size = " + setting[1]);
+      String out = dir.resolve("sampling-" + setting[0]).toString();
+      CaptionRun.run(spark, EvalData.Spec.parse("shards:" + data), dataOptions(Integer.parseInt(setting[0])), 0,
+          MODEL, TinyCaptionModel.LOADER, options, out);
+      var m = new HashMap<String, String>();
+      CaptionRun.read(spark, out).forEach(r -> m.put(r.getString(0), r.getString(1)));
+      captions.add(m);
+    }
+    assertThat(captions.get(0)).hasSize(8).isEqualTo(captions.get(1));
+    assertThat(new HashSet<>(captions.get(0).values())).hasSizeGreaterThan(1);
+  }
+
+  @Test
+  void evaluationScoresTheModelAndBothBaselinesAgainstAllCaptionsOfEachImage() {
+    Decoding greedy = Decoding.greedy(6);
+    var ids = new ArrayList<String>();
+    for (byte[] p : pictures) {
+      ids.add(dev.clipspark.dataset.build.Hashes.sha256Hex(p));
+    }
+    // Images 0-3 carry the model's own caption among their references (the model should score well on them);
+    // every image has a second, unrelated reference; image 0 appears twice, under two keys with two captions.
+    var rows = new ArrayList<Row>();
+    for (int i = 0; i < 8; i++) {
+      String own = expectedCaption(pictures[i], ids.get(i), greedy);
+      rows.add(RowFactory.create("a" + i, i < 4 ? own : "a plain square number " + i, pictures[i]));
+    }
+    rows.add(RowFactory.create("b0", "another caption of image zero", pictures[0]));
+    String data = shards("evaluate", rows);
+    CaptionOptions options = options("caption.decode = greedy", "caption.max-tokens = 6",
+        "eval.captioning.batch-size = 3", "eval.captioning.examples = 3", "eval.captioning.shuffle-seed = 4");
+    EvalData.Loaded test = EvalData.read(spark, EvalData.Spec.parse("shards:" + data), EvalData.Split.TEST,
+        dataOptions(0));
+    var r = CaptioningEvaluation.run(spark, MODEL, TinyCaptionModel.LOADER, test, options, 0);
+    assertThat(r.rows()).isEqualTo(9);
+    assertThat(r.images()).isEqualTo(8);
+    assertThat(r.references()).isEqualTo(9);
+    var sorted = new ArrayList<>(ids);
+    sorted.sort(null);
+    int[] perm = CaptioningEvaluation.derangement(8, 4);
+    var refs = new ArrayList<List<List<String>>>();
+    var model = new ArrayList<List<String>>();
+    for (int j = 0; j < 8; j++) {
+      String id = sorted.get(j);
+      int i = ids.indexOf(id);
+      // The model captions each image from its own features; the shuffled baseline gives it the features of the
+      // image perm[j] positions on, so its caption is that image's; the no-image caption is one for all.
+      assertThat(r.captions().get("model").get(id)).isEqualTo(expectedCaption(pictures[i], id, greedy));
+      assertThat(perm[j]).isNotEqualTo(j);
+      assertThat(r.captions().get("shuffled").get(id)).isEqualTo(r.captions().get("model").get(sorted.get(perm[j])));
+      assertThat(r.captions().get("no_image").get(id)).isEqualTo(r.captions().get("no_image").get(sorted.get(0)));
+      model.add(CaptionTokenizer.tokenize(r.captions().get("model").get(id)));
+      var mine = new ArrayList<List<String>>();
+      rows.stream().filter(row -> java.util.Arrays.equals((byte[]) row.get(2), pictures[i])).map(row -> row.getString(1))
+          .sorted().distinct().forEach(c -> mine.add(CaptionTokenizer.tokenize(c)));
+      refs.add(mine);
+    }
+    assertThat(refs.get(sorted.indexOf(ids.get(0)))).hasSize(2);
+    assertThat(r.scores().get("model").ciderD().score())
+        .isCloseTo(CaptionMetrics.ciderD(model, refs).score(), within(1e-12));
+    assertThat(r.scores().get("model").bleu().bleu4()).isCloseTo(CaptionMetrics.bleu(model, refs).bleu4(),
+        within(1e-12));
+    // Half of the images carry the model's own caption: the model beats both baselines.
+    assertThat(r.scores().get("model").ciderD().score()).isGreaterThan(r.scores().get("shuffled").ciderD().score())
+        .isGreaterThan(r.scores().get("no_image").ciderD().score() - 1e-9);
+    assertThat(r.scores().get("model").bleu().bleu()[0]).isGreaterThan(r.scores().get("shuffled").bleu().bleu()[0]);
+    assertThat(r.examples()).hasSize(3);
+    assertThat(r.examples().get(0)).containsKeys("key", "model", "shuffled", "no_image", "references",
+        "image_jpeg_base64");
+    assertThat(r.examples().get(0).get("key")).isEqualTo("a0");
+    assertThat(r.report()).containsKeys("model", "shuffled", "no_image", "decoding", "rule");
+  }
+
+  @Test
+  void aSingleCycleLeavesNoImageWithItsOwnFeatures() {
+    for (int n = 2; n < 30; n++) {
+      int[] p = CaptioningEvaluation.derangement(n, n);
+      var seen = new HashSet<Integer>();
+      for (int i = 0; i < n; i++) {
+        assertThat(p[i]).isNotEqualTo(i);
+        seen.add(p[i]);
+      }
+      assertThat(seen).hasSize(n);
+    }
+    assertThat(CaptioningEvaluation.derangement(10, 1)).isEqualTo(CaptioningEvaluation.derangement(10, 1))
+        .isNotEqualTo(CaptioningEvaluation.derangement(10, 2));
+  }
+
+  @Test
+  void badSettingsAreNamed() {
+    assertThatThrownBy(() -> options("caption.decode = topk"))
+        .hasMessage("Cannot set caption.decode to topk: must be greedy, beam or nucleus");
+    assertThatThrownBy(() -> options("eval.captioning.batch-size = 0"))
+        .hasMessageContaining("eval.captioning.batch-size");
+    assertThatThrownBy(() -> options("caption.top-p = 0"))
+        .hasMessage("Cannot set caption.top-p to 0.0: must be above 0 and at most 1");
+  }
+}
