@@ -20,13 +20,13 @@ import org.apache.parquet.schema.Type;
  * (no Spark), through Hadoop's file systems, so {@code file:}, {@code hdfs:} and {@code s3a:} paths all work.
  * The other columns are not read: the projection is taken from the file's own schema.
  */
-final class ShardReader implements Closeable {
+public final class ShardReader implements Closeable {
 
   /** The columns read. */
   static final List<String> COLUMNS = List.of("key", "caption", "image");
 
   /** One row: what a sample needs. */
-  record Row(String key, String caption, byte[] image) {}
+  public record Row(String key, String caption, byte[] image) {}
 
   private final Path path;
   private final long expectedRows;
@@ -38,7 +38,7 @@ final class ShardReader implements Closeable {
    *
    * @throws IllegalArgumentException if it cannot be opened or lacks a column
    */
-  ShardReader(Path path, long expectedRows, Configuration conf) {
+  public ShardReader(Path path, long expectedRows, Configuration conf) {
     this.path = path;
     this.expectedRows = expectedRows;
     try {
@@ -67,7 +67,7 @@ final class ShardReader implements Closeable {
    *
    * @throws IllegalStateException if the file holds fewer or more rows than the manifest lists, or a read fails
    */
-  Row next() {
+  public Row next() {
     try {
       if (read == expectedRows) {
         throw new IllegalStateException("Cannot read row " + read + " of shard " + path + ": the manifest lists "

@@ -121,6 +121,31 @@ public final class ClipModel {
   }
 
   /**
+   * The image tower's grid of position features, for inference (LiMBeR's {@code limber.features = grid}): a ViT's
+   * patch tokens after the last block and {@code ln_post}, before the class token is taken and projected
+   * ({@link VisionTransformer#forwardGrid}); a ResNet's feature map before attention pooling
+   * ({@link ModifiedResNet#forwardGrid}). Call {@link #setTraining setTraining(false)} first for a ResNet.
+   *
+   * @param images {@code [B, 3, S, S]} (NCHW) in the parameters' data type
+   * @return {@code [B, gridPositions(), gridWidth()]}
+   */
+  public INDArray encodeImageGrid(INDArray images) {
+    return imageTower instanceof VisionTransformer vit ? vit.forwardGrid(images)
+        : ((ModifiedResNet) imageTower).forwardGrid(images);
+  }
+
+  /** Positions of {@link #encodeImageGrid}: a ViT's {@code g*g} patches, a ResNet's {@code (S/32)^2} cells. */
+  public int gridPositions() {
+    return imageTower instanceof VisionTransformer vit ? vit.gridPositions()
+        : ((ModifiedResNet) imageTower).gridPositions();
+  }
+
+  /** Width of {@link #encodeImageGrid}'s tokens: a ViT's {@code width}, a ResNet's {@code 32 * width}. */
+  public long gridWidth() {
+    return imageTower instanceof VisionTransformer vit ? vit.gridWidth() : ((ModifiedResNet) imageTower).gridWidth();
+  }
+
+  /**
    * Adds the image tower's parameter gradients for dloss/d(features) of the last {@link #encodeImage}.
    *
    * @throws IllegalStateException when the image tower is locked

@@ -71,6 +71,11 @@ public final class AttentionPool2d implements Layer {
     this.heads = heads;
   }
 
+  /** Input channels {@code c}. */
+  public long inputWidth() {
+    return width;
+  }
+
   /** Output features. */
   public long outputDim() {
     return cProj.outFeatures();

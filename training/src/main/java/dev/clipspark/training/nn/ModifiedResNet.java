@@ -94,6 +94,36 @@ public final class ModifiedResNet implements Layer {
 
   @Override
   public INDArray forward(INDArray images) {
+    return attnpool.forward(featureMap(images));
+  }
+
+  /**
+   * The feature map before attention pooling, for inference only (LiMBeR's {@code limber.features = grid}): the
+   * output of the last bottleneck, one token per spatial position in row-major order. A {@link #backward} after it
+   * is not meaningful.
+   *
+   * @return {@code [B, (S/32)^2, 32 * width]}
+   */
+  public INDArray forwardGrid(INDArray images) {
+    INDArray x = featureMap(images);
+    long b = x.size(0);
+    long c = x.size(1);
+    long hw = x.size(2) * x.size(3);
+    return x.dup('c').reshape('c', b, c, hw).permute(0, 2, 1).dup('c');
+  }
+
+  /** Positions of {@link #forwardGrid}: {@code (S/32)^2}. */
+  public int gridPositions() {
+    int side = config.imageSize() / VisionConfig.RESNET_REDUCTION;
+    return side * side;
+  }
+
+  /** Channels of {@link #forwardGrid}'s tokens: {@code 32 * width}. */
+  public long gridWidth() {
+    return attnpool.inputWidth();
+  }
+
+  private INDArray featureMap(INDArray images) {
     long size = config.imageSize();
     if (images.rank() != 4 || images.size(1) != 3 || images.size(2) != size || images.size(3) != size) {
       throw new IllegalArgumentException(String.format("Cannot apply the modified ResNet to images of shape %s:"
@@ -106,7 +136,7 @@ public final class ModifiedResNet implements Layer {
     for (Bottleneck block : blocks) {
       x = block.forward(x);
     }
-    return attnpool.forward(x);
+    return x;
   }
 
   @Override

@@ -75,6 +75,43 @@ public final class VisionTransformer implements Layer {
 
   @Override
   public INDArray forward(INDArray images) {
+    INDArray x = encodeTokens(images);
+    INDArray cls = x.get(NDArrayIndex.all(), NDArrayIndex.point(0), NDArrayIndex.all()).dup('c');
+    pooled = lnPost.forward(cls);
+    INDArray out = Nd4j.createUninitialized(images.dataType(), batch, embedDim);
+    Nd4j.gemm(pooled, proj, out, false, false, 1.0, 0.0);
+    return out;
+  }
+
+  /**
+   * The grid of patch tokens, for inference only (LiMBeR's {@code limber.features = grid}): the output of the last
+   * block at the {@code g*g} patch positions (the class token dropped), each through {@code ln_post}, the
+   * normalisation the class token gets before {@code proj}; {@code proj} itself is not applied. A {@link #backward}
+   * after it is refused.
+   *
+   * @return {@code [B, g*g, width]}
+   */
+  public INDArray forwardGrid(INDArray images) {
+    INDArray x = encodeTokens(images);
+    pooled = null;
+    patches = null;
+    long tokens = (long) grid * grid + 1;
+    INDArray cells = x.get(NDArrayIndex.all(), NDArrayIndex.interval(1, tokens), NDArrayIndex.all()).dup('c');
+    return lnPost.forward(cells);
+  }
+
+  /** Positions of {@link #forwardGrid}: {@code g*g}. */
+  public int gridPositions() {
+    return grid * grid;
+  }
+
+  /** Width of {@link #forwardGrid}'s tokens. */
+  public long gridWidth() {
+    return width;
+  }
+
+  /** Patch embedding, class token, positions, ln_pre and the blocks: {@code [B, g*g + 1, width]}. */
+  private INDArray encodeTokens(INDArray images) {
     if (images.rank() != 4 || images.size(1) != 3 || images.size(2) != imageSize || images.size(3) != imageSize) {
       throw new IllegalArgumentException(String.format("Cannot encode images of shape %s with %s: expected"
           + " [batch, 3, %d, %d]", Arrays.toString(images.shape()), prefix, imageSize, imageSize));
@@ -103,11 +140,7 @@ public final class VisionTransformer implements Layer {
     for (ResidualAttentionBlock block : blocks) {
       x = block.forward(x);
     }
-    INDArray cls = x.get(NDArrayIndex.all(), NDArrayIndex.point(0), NDArrayIndex.all()).dup('c');
-    pooled = lnPost.forward(cls);
-    INDArray out = Nd4j.createUninitialized(images.dataType(), batch, embedDim);
-    Nd4j.gemm(pooled, proj, out, false, false, 1.0, 0.0);
-    return out;
+    return x;
   }
 
   @Override

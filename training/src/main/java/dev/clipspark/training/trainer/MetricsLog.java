@@ -39,7 +39,7 @@ public final class MetricsLog {
   }
 
   /** @param commit how checkpoints in {@code outDir} commit: {@link CommitMode#POINTER} rewrites in place */
-  MetricsLog(String outDir, String fileName, CommitMode commit, Configuration conf) {
+  public MetricsLog(String outDir, String fileName, CommitMode commit, Configuration conf) {
     this.path = new Path(outDir, fileName);
     this.inPlace = commit.resolve(path, conf) == CommitMode.POINTER;
     try {
@@ -89,7 +89,7 @@ public final class MetricsLog {
   }
 
   /** Drops records of steps after {@code step} (and unreadable lines a crash may have cut) and rewrites. */
-  void truncateAfter(long step) {
+  public void truncateAfter(long step) {
     int before = lines.size();
     lines.removeIf(line -> {
       try {
@@ -105,7 +105,7 @@ public final class MetricsLog {
   }
 
   /** Appends one record and rewrites the file. */
-  void append(Map<String, Object> record) {
+  public void append(Map<String, Object> record) {
     lines.add(Trainer.json(record));
     write();
   }

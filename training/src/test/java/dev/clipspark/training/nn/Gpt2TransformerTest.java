@@ -199,4 +199,37 @@ class Gpt2TransformerTest {
     var result = GradientCheck.check(throughLm, p, normal(r, 0, 1, 2, 3), 11, 1e-5, 1e-8);
     assertThat(result.checked()).isEqualTo(6 + 24 + 8);
   }
+
+  @Test
+  void gridSoftPromptMapGradientsThroughTheFrozenModelMatchFiniteDifferences() {
+    var r = new Random(11);
+    var lm = dev.clipspark.training.lm.Gpt2Model.create(
+        new dev.clipspark.training.lm.LmConfig("t", VOCAB, CTX, WIDTH, 1, HEADS, EPS), gpt2(r, 1));
+    int positions = 2;
+    int channels = 3;
+    var p = new ParameterSet().add("proj.weight", normal(r, 0, 0.5, WIDTH, channels)).add("proj.bias",
+        normal(r, 0, 0.3, WIDTH));
+    var map = dev.clipspark.training.lm.SoftPromptMap.grid(p, positions);
+    assertThat(map.isGrid()).isTrue();
+    assertThat(map.prompts()).isEqualTo(positions);
+    var captioner = new dev.clipspark.training.lm.SoftPromptCaptioner(lm, map);
+    int[][] captions = {{3, 1, 6}, {0, 6, 6}};
+    Layer throughLm = new Layer() {
+      @Override
+      public INDArray forward(INDArray features) {
+        return captioner.logits(features, captions);
+      }
+
+      @Override
+      public INDArray backward(INDArray gradOutput) {
+        return captioner.backward(gradOutput);
+      }
+    };
+    // Every element of P (weight 12, bias 4) and of the grids (2 x 2 x 3).
+    var result = GradientCheck.check(throughLm, p, normal(r, 0, 1, 2, positions, channels), 12, 1e-5, 1e-8);
+    assertThat(result.checked()).isEqualTo(12 + WIDTH * channels + WIDTH);
+    assertThatThrownBy(() -> map.forward(normal(r, 0, 1, 2, channels)))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("Cannot map image grids of shape [2, 3]: expected [batch, 2, 3]");
+  }
 }

@@ -167,6 +167,27 @@ class ModifiedResNetTest {
     INDArray y = tower.attnpool().forward(x);
     assertThat(y.shape()).containsExactly(1, 1024);
     assertThat(y.dataType()).isEqualTo(DataType.FLOAT);
+    // The grid (LiMBeR's grid features): the last stage's map, one 2048-channel token per cell, row-major.
+    tower.setTraining(false);
+    INDArray images = normal(new Random(9), 0, 1, 1, 3, 224, 224).castTo(DataType.FLOAT);
+    INDArray grid = tower.forwardGrid(images);
+    assertThat(grid.shape()).containsExactly(1, 49, 2048);
+    assertThat(tower.gridPositions()).isEqualTo(49);
+    assertThat(tower.gridWidth()).isEqualTo(2048);
+    INDArray map = images;
+    for (Layer layer : tower.stem()) {
+      map = layer.forward(map);
+    }
+    for (Bottleneck block : tower.blocks()) {
+      map = block.forward(map);
+    }
+    for (int cell : new int[] {0, 8, 48}) {
+      for (int c : new int[] {0, 1000, 2047}) {
+        assertThat(grid.getDouble(0, cell, c)).as("cell %d channel %d", cell, c)
+            .isEqualTo(map.getDouble(0, c, cell / 7, cell % 7));
+      }
+    }
+    assertThat(tower.forward(images)).isEqualTo(tower.attnpool().forward(map));
   }
 
   @Test

@@ -43,8 +43,13 @@ class VisionTransformerTest {
   void forwardMatchesPlainLoops() {
     ParameterSet p = visualParameters(1);
     INDArray images = normal(new Random(2), 0, 1, 2, 3, IMAGE, IMAGE);
-    INDArray out = new VisionTransformer(p, "visual", VIT, EMBED).forward(images);
+    var vit = new VisionTransformer(p, "visual", VIT, EMBED);
+    INDArray out = vit.forward(images);
     assertThat(out.shape()).containsExactly(2, EMBED);
+    INDArray gridOut = vit.forwardGrid(images);
+    assertThat(gridOut.shape()).containsExactly(2, vit.gridPositions(), WIDTH);
+    assertThat(vit.gridWidth()).isEqualTo(WIDTH);
+    assertThatThrownBy(() -> vit.backward(out)).hasMessage("Cannot run backward through visual: no forward pass");
     double[][] kernel = p.value("visual.conv1.weight").reshape('c', WIDTH, 3 * PATCH * PATCH).toDoubleMatrix();
     double[] cls = p.value("visual.class_embedding").toDoubleVector();
     double[][] pos = p.value("visual.positional_embedding").toDoubleMatrix();
@@ -79,7 +84,17 @@ class VisionTransformerTest {
       for (int j = 0; j < EMBED; j++) {
         assertThat(out.getDouble(b, j)).as("[%d][%d]", b, j).isCloseTo(expected[j], within(1e-12));
       }
+      // The grid (LiMBeR's grid features): every patch token through ln_post, no proj, the class token dropped.
+      double[][] cells = NnFixtures.layerNorm(java.util.Arrays.copyOfRange(x, 1, x.length), p, "visual.ln_post");
+      for (int c = 0; c < grid * grid; c++) {
+        for (int j = 0; j < WIDTH; j++) {
+          assertThat(gridOut.getDouble(b, c, j)).as("grid [%d][%d][%d]", b, c, j).isCloseTo(cells[c][j],
+              within(1e-12));
+        }
+      }
     }
+    // The grid forward leaves the pooled output as it was.
+    assertThat(vit.forward(images)).isEqualTo(out);
   }
 
   @Test
