@@ -54,5 +54,20 @@ public interface CaptionModel {
      * @throws IllegalArgumentException when there is no model there
      */
     CaptionModel load(String location, Configuration conf);
+
+    /**
+     * What reports say about the model at {@code location} ({@code directory}, {@code step}, {@code model}), read on
+     * the driver before any task starts, so a wrong location fails fast. By default the model itself is loaded.
+     *
+     * @throws IllegalArgumentException when there is no model there
+     */
+    default java.util.Map<String, Object> describe(String location, Configuration conf) {
+      CaptionModel m = load(location, conf);
+      var out = new java.util.LinkedHashMap<String, Object>();
+      out.put("directory", m.directory());
+      out.put("step", m.step());
+      out.put("model", m.name());
+      return out;
+    }
   }
 }

@@ -167,7 +167,8 @@ class CaptioningTest {
   }
 
   @Test
-  void evaluationScoresTheModelAndBothBaselinesAgainstAllCaptionsOfEachImage() {
+  @SuppressWarnings("unchecked")
+  void evaluationScoresTheModelAndBothBaselinesAgainstAllCaptionsOfEachImage() throws Exception {
     Decoding greedy = Decoding.greedy(6);
     var ids = new ArrayList<String>();
     for (byte[] p : pictures) {
@@ -183,47 +184,67 @@ class CaptioningTest {
     rows.add(RowFactory.create("b0", "another caption of image zero", pictures[0]));
     String data = shards("evaluate", rows);
     CaptionOptions options = options("caption.decode = greedy", "caption.max-tokens = 6",
-        "eval.captioning.batch-size = 3", "eval.captioning.examples = 3", "eval.captioning.shuffle-seed = 4");
-    EvalData.Loaded test = EvalData.read(spark, EvalData.Spec.parse("shards:" + data), EvalData.Split.TEST,
-        dataOptions(0));
-    var r = CaptioningEvaluation.run(spark, MODEL, TinyCaptionModel.LOADER, test, options, 0);
-    assertThat(r.rows()).isEqualTo(9);
-    assertThat(r.images()).isEqualTo(8);
-    assertThat(r.references()).isEqualTo(9);
+        "eval.captioning.batch-size = 3", "eval.captioning.examples = 8", "eval.captioning.shuffle-seed = 4");
+    String out = dir.resolve("evaluate-out").toString();
+    var request = new dev.clipspark.evaluation.Evaluation.Request(dev.clipspark.evaluation.Evaluation.Task.CAPTIONING,
+        MODEL, EvalData.Spec.parse("shards:" + data), null, out, null);
+    var evalOptions = EvalOptions.from(new Settings(ConfigFactory.defaultReference().resolve()));
+    dev.clipspark.evaluation.Evaluation.captioning(spark, request, evalOptions, options, TinyCaptionModel.LOADER);
+    var report = new com.fasterxml.jackson.databind.ObjectMapper().readValue(Path.of(out, "report.json").toFile(),
+        Map.class);
+    assertThat((Map<String, Object>) report.get("checkpoint")).containsEntry("directory", MODEL)
+        .containsEntry("step", 7);
+    assertThat((Map<String, Object>) report.get("dataset")).containsEntry("rows", 9);
+    var c = (Map<String, Object>) report.get("captioning");
+    assertThat(c).containsEntry("rows", 9).containsEntry("images", 8).containsEntry("references", 9)
+        .containsEntry("skipped", 0);
+    var captions = new HashMap<String, Map<String, String>>();
+    var examples = (List<Map<String, Object>>) c.get("examples");
+    assertThat(examples).hasSize(8);
+    assertThat(examples.get(0)).containsEntry("key", "a0").containsKeys("image_jpeg_base64", "references");
+    for (var e : examples) {
+      for (String v : CaptioningEvaluation.VARIANTS) {
+        captions.computeIfAbsent(v, x -> new HashMap<>()).put((String) e.get("image_sha256"), (String) e.get(v));
+      }
+    }
     var sorted = new ArrayList<>(ids);
     sorted.sort(null);
     int[] perm = CaptioningEvaluation.derangement(8, 4);
     var refs = new ArrayList<List<List<String>>>();
-    var model = new ArrayList<List<String>>();
+    var tokens = new HashMap<String, List<List<String>>>();
     for (int j = 0; j < 8; j++) {
       String id = sorted.get(j);
       int i = ids.indexOf(id);
       // The model captions each image from its own features; the shuffled baseline gives it the features of the
       // image perm[j] positions on, so its caption is that image's; the no-image caption is one for all.
-      assertThat(r.captions().get("model").get(id)).isEqualTo(expectedCaption(pictures[i], id, greedy));
+      assertThat(captions.get("model").get(id)).isEqualTo(expectedCaption(pictures[i], id, greedy));
       assertThat(perm[j]).isNotEqualTo(j);
-      assertThat(r.captions().get("shuffled").get(id)).isEqualTo(r.captions().get("model").get(sorted.get(perm[j])));
-      assertThat(r.captions().get("no_image").get(id)).isEqualTo(r.captions().get("no_image").get(sorted.get(0)));
-      model.add(CaptionTokenizer.tokenize(r.captions().get("model").get(id)));
+      assertThat(captions.get("shuffled").get(id)).isEqualTo(captions.get("model").get(sorted.get(perm[j])));
+      assertThat(captions.get("no_image").get(id)).isEqualTo(captions.get("no_image").get(sorted.get(0)));
+      for (String v : CaptioningEvaluation.VARIANTS) {
+        tokens.computeIfAbsent(v, x -> new ArrayList<>()).add(CaptionTokenizer.tokenize(captions.get(v).get(id)));
+      }
       var mine = new ArrayList<List<String>>();
       rows.stream().filter(row -> java.util.Arrays.equals((byte[]) row.get(2), pictures[i])).map(row -> row.getString(1))
-          .sorted().distinct().forEach(c -> mine.add(CaptionTokenizer.tokenize(c)));
+          .sorted().distinct().forEach(x -> mine.add(CaptionTokenizer.tokenize(x)));
       refs.add(mine);
     }
     assertThat(refs.get(sorted.indexOf(ids.get(0)))).hasSize(2);
-    assertThat(r.scores().get("model").ciderD().score())
-        .isCloseTo(CaptionMetrics.ciderD(model, refs).score(), within(1e-12));
-    assertThat(r.scores().get("model").bleu().bleu4()).isCloseTo(CaptionMetrics.bleu(model, refs).bleu4(),
-        within(1e-12));
+    var scores = new HashMap<String, Double>();
+    for (String v : CaptioningEvaluation.VARIANTS) {
+      var m = (Map<String, Object>) c.get(v);
+      assertThat((Double) m.get("cider_d")).as(v)
+          .isCloseTo(CaptionMetrics.ciderD(tokens.get(v), refs).score(), within(1e-12));
+      assertThat((Double) m.get("bleu4")).as(v).isCloseTo(CaptionMetrics.bleu(tokens.get(v), refs).bleu4(),
+          within(1e-12));
+      scores.put(v, (Double) m.get("cider_d"));
+    }
     // Half of the images carry the model's own caption: the model beats both baselines.
-    assertThat(r.scores().get("model").ciderD().score()).isGreaterThan(r.scores().get("shuffled").ciderD().score())
-        .isGreaterThan(r.scores().get("no_image").ciderD().score() - 1e-9);
-    assertThat(r.scores().get("model").bleu().bleu()[0]).isGreaterThan(r.scores().get("shuffled").bleu().bleu()[0]);
-    assertThat(r.examples()).hasSize(3);
-    assertThat(r.examples().get(0)).containsKeys("key", "model", "shuffled", "no_image", "references",
-        "image_jpeg_base64");
-    assertThat(r.examples().get(0).get("key")).isEqualTo("a0");
-    assertThat(r.report()).containsKeys("model", "shuffled", "no_image", "decoding", "rule");
+    assertThat(scores.get("model")).isGreaterThan(scores.get("shuffled")).isGreaterThan(scores.get("no_image"));
+    String html = Files.readString(Path.of(out, "report.html"));
+    assertThat(html).contains("id=\"metrics-captioning\"").contains("shuffled images (baseline)")
+        .contains("no image (baseline)").contains("id=\"caption-example-7\"").contains("Captioning: tiny-caption")
+        .contains("another caption of image zero");
   }
 
   @Test
