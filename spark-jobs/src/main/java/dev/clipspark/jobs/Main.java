@@ -23,6 +23,7 @@ import picocli.CommandLine.Command;
         TrainTokenizerCommand.class,
         TrainCommand.class,
         EvaluateCommand.class,
+        CaptionCommand.class,
         ImportWeightsCommand.class,
         ExportWeightsCommand.class,
         BenchCommand.class,

@@ -5,7 +5,7 @@ import dev.clipspark.training.lm.Decoding;
 import java.io.Serializable;
 
 /**
- * Settings of {@code clip caption} and {@code evaluate --task captioning}: the decoding ({@code caption.*}, see
+ * Settings of {@code clip caption} and {@code evaluate --task captioning}: the decoding ({@code lm.decode.*}, see
  * {@link Decoding}) and the {@code eval.captioning.*} keys, validated with messages naming the key.
  *
  * @param decoding    how captions are written

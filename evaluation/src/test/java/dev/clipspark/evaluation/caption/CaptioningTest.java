@@ -118,7 +118,7 @@ class CaptioningTest {
     }
     rows.add(RowFactory.create("broken", "not an image", "no image here".getBytes(StandardCharsets.UTF_8)));
     String data = shards("caption-run", rows);
-    CaptionOptions options = options("caption.decode = greedy", "caption.max-tokens = 6",
+    CaptionOptions options = options("lm.decode.strategy = greedy", "lm.decode.max-tokens = 6",
         "eval.captioning.batch-size = 4", "eval.captioning.html-images = 4");
     String out = dir.resolve("caption-out").toString();
     var result = CaptionRun.run(spark, EvalData.Spec.parse("shards:" + data), dataOptions(0), 0, MODEL,
@@ -152,8 +152,8 @@ class CaptioningTest {
     String data = shards("sampling", rows);
     var captions = new ArrayList<Map<String, String>>();
     for (String[] setting : new String[][] {{"1", "1"}, {"3", "8"}}) {
-      CaptionOptions options = options("caption.decode = nucleus", "caption.temperature = 2",
-          "caption.top-p = 0.95", "caption.seed = 9", "caption.max-tokens = 5",
+      CaptionOptions options = options("lm.decode.strategy = nucleus", "lm.decode.temperature = 2",
+          "lm.decode.top-p = 0.95", "lm.decode.seed = 9", "lm.decode.max-tokens = 5",
           "eval.captioning.batch-size = " + setting[1]);
       String out = dir.resolve("sampling-" + setting[0]).toString();
       CaptionRun.run(spark, EvalData.Spec.parse("shards:" + data), dataOptions(Integer.parseInt(setting[0])), 0,
@@ -183,7 +183,7 @@ class CaptioningTest {
     }
     rows.add(RowFactory.create("b0", "another caption of image zero", pictures[0]));
     String data = shards("evaluate", rows);
-    CaptionOptions options = options("caption.decode = greedy", "caption.max-tokens = 6",
+    CaptionOptions options = options("lm.decode.strategy = greedy", "lm.decode.max-tokens = 6",
         "eval.captioning.batch-size = 3", "eval.captioning.examples = 8", "eval.captioning.shuffle-seed = 4");
     String out = dir.resolve("evaluate-out").toString();
     var request = new dev.clipspark.evaluation.Evaluation.Request(dev.clipspark.evaluation.Evaluation.Task.CAPTIONING,
@@ -264,11 +264,11 @@ class CaptioningTest {
 
   @Test
   void badSettingsAreNamed() {
-    assertThatThrownBy(() -> options("caption.decode = topk"))
-        .hasMessage("Cannot set caption.decode to topk: must be greedy, beam or nucleus");
+    assertThatThrownBy(() -> options("lm.decode.strategy = topk"))
+        .hasMessage("Cannot set lm.decode.strategy to topk: must be greedy, beam or nucleus");
     assertThatThrownBy(() -> options("eval.captioning.batch-size = 0"))
         .hasMessageContaining("eval.captioning.batch-size");
-    assertThatThrownBy(() -> options("caption.top-p = 0"))
-        .hasMessage("Cannot set caption.top-p to 0.0: must be above 0 and at most 1");
+    assertThatThrownBy(() -> options("lm.decode.top-p = 0"))
+        .hasMessage("Cannot set lm.decode.top-p to 0.0: must be above 0 and at most 1");
   }
 }

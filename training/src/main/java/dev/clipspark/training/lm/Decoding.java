@@ -8,8 +8,8 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * How {@link CaptionDecoder} writes a caption: the {@code caption.*} settings, validated with messages naming the
- * key (e.g. {@code Cannot set caption.top-p to 1.5: must be above 0 and at most 1}).
+ * How {@link CaptionDecoder} writes a caption: the {@code lm.decode.*} settings, validated with messages naming the
+ * key (e.g. {@code Cannot set lm.decode.top-p to 1.5: must be above 0 and at most 1}).
  *
  * @param strategy       greedy, beam search or nucleus sampling
  * @param maxTokens      tokens generated at most, {@code <|endoftext|>} included (capped so that the prefix and
@@ -58,35 +58,35 @@ public record Decoding(Strategy strategy, int maxTokens, int beamWidth, double l
   }
 
   /** Key of {@link #strategy}. */
-  public static final String DECODE = "caption.decode";
+  public static final String DECODE = "lm.decode.strategy";
   /** Default of {@link #DECODE}. */
   public static final String DECODE_DEFAULT = "beam";
   /** Key of {@link #maxTokens}. */
-  public static final String MAX_TOKENS = "caption.max-tokens";
+  public static final String MAX_TOKENS = "lm.decode.max-tokens";
   /** Default of {@link #MAX_TOKENS}. */
   public static final int MAX_TOKENS_DEFAULT = 32;
   /** Largest {@link #MAX_TOKENS}. */
   public static final int MAX_TOKENS_MAX = 100_000;
   /** Key of {@link #beamWidth}. */
-  public static final String BEAM_WIDTH = "caption.beam-width";
+  public static final String BEAM_WIDTH = "lm.decode.beam-width";
   /** Default of {@link #BEAM_WIDTH}. */
   public static final int BEAM_WIDTH_DEFAULT = 5;
   /** Largest {@link #BEAM_WIDTH}. */
   public static final int BEAM_WIDTH_MAX = 1000;
   /** Key of {@link #lengthPenalty}. */
-  public static final String LENGTH_PENALTY = "caption.length-penalty";
+  public static final String LENGTH_PENALTY = "lm.decode.length-penalty";
   /** Default of {@link #LENGTH_PENALTY}: the mean log-probability per token (Hugging Face's default). */
   public static final double LENGTH_PENALTY_DEFAULT = 1.0;
   /** Key of {@link #topP}. */
-  public static final String TOP_P = "caption.top-p";
+  public static final String TOP_P = "lm.decode.top-p";
   /** Default of {@link #TOP_P}. */
   public static final double TOP_P_DEFAULT = 0.9;
   /** Key of {@link #temperature}. */
-  public static final String TEMPERATURE = "caption.temperature";
+  public static final String TEMPERATURE = "lm.decode.temperature";
   /** Default of {@link #TEMPERATURE}. */
   public static final double TEMPERATURE_DEFAULT = 1.0;
   /** Key of {@link #seed}. */
-  public static final String SEED = "caption.seed";
+  public static final String SEED = "lm.decode.seed";
   /** Default of {@link #SEED}. */
   public static final long SEED_DEFAULT = 0;
 
@@ -112,7 +112,7 @@ public record Decoding(Strategy strategy, int maxTokens, int beamWidth, double l
     }
   }
 
-  /** Reads and validates every {@code caption.*} key. */
+  /** Reads and validates every {@code lm.decode.*} key. */
   public static Decoding from(Settings s) {
     return new Decoding(Strategy.parse(DECODE, s.string(DECODE)), s.intIn(MAX_TOKENS, 1, MAX_TOKENS_MAX),
         s.intIn(BEAM_WIDTH, 1, BEAM_WIDTH_MAX), s.doubleIn(LENGTH_PENALTY, 0, 10), s.finiteDouble(TOP_P),

@@ -209,13 +209,13 @@ class CaptionDecoderTest {
   @Test
   void badSettingsAreNamed() {
     assertThatThrownBy(() -> Decoding.defaults().withTopP(1.5))
-        .hasMessage("Cannot set caption.top-p to 1.5: must be above 0 and at most 1");
+        .hasMessage("Cannot set lm.decode.top-p to 1.5: must be above 0 and at most 1");
     assertThatThrownBy(() -> Decoding.defaults().withTemperature(0))
-        .hasMessage("Cannot set caption.temperature to 0.0: must be above 0 and at most 100");
+        .hasMessage("Cannot set lm.decode.temperature to 0.0: must be above 0 and at most 100");
     assertThatThrownBy(() -> Decoding.defaults().withBeamWidth(0))
-        .hasMessage("Cannot set caption.beam-width to 0: must be between 1 and 1000");
+        .hasMessage("Cannot set lm.decode.beam-width to 0: must be between 1 and 1000");
     assertThatThrownBy(() -> Decoding.greedy(0))
-        .hasMessage("Cannot set caption.max-tokens to 0: must be between 1 and 100000");
+        .hasMessage("Cannot set lm.decode.max-tokens to 0: must be between 1 and 100000");
     assertThatThrownBy(() -> Decoding.Strategy.parse("--decode", "topk"))
         .hasMessage("Cannot set --decode to topk: must be greedy, beam or nucleus");
     assertThatThrownBy(() -> new CaptionDecoder(99, Decoding.greedy(3)).decode(Gpt2Scorer.start(model(1),

@@ -1,0 +1,198 @@
+package dev.clipspark.jobs;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.clipspark.training.checkpoint.Checkpoint;
+import dev.clipspark.training.checkpoint.CheckpointKind;
+import dev.clipspark.training.checkpoint.Checkpoints;
+import dev.clipspark.training.limber.FeatureMode;
+import dev.clipspark.training.limber.FrozenCheckpoint;
+import dev.clipspark.training.limber.LimberCheckpoints;
+import dev.clipspark.training.lm.Gpt2Model;
+import dev.clipspark.training.lm.LmConfig;
+import dev.clipspark.training.lm.SoftPromptMap;
+import dev.clipspark.training.model.ClipParameters;
+import dev.clipspark.training.model.ModelConfig;
+import dev.clipspark.training.model.ModelConfigs;
+import dev.clipspark.training.tokenizer.Gpt2BpeTrainer;
+import dev.clipspark.training.tokenizer.Gpt2Tokenizer;
+import java.awt.Color;
+import java.awt.Graphics2D;
+import java.awt.image.BufferedImage;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import javax.imageio.ImageIO;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructField;
+import org.apache.spark.sql.types.StructType;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.nd4j.linalg.api.buffer.DataType;
+
+/**
+ * {@code clip caption} and {@code clip evaluate --task captioning} end to end, on a real (untrained) LiMBeR checkpoint:
+ * a tiny-vit CLIP checkpoint, a GPT-2 checkpoint with a learned tokenizer, and P saved by {@link LimberCheckpoints}.
+ */
+class CaptionCommandTest {
+
+  static final List<String> CAPTIONS = List.of("a red circle on a white background", "a blue square in the corner",
+      "a green triangle near the top", "a yellow star at the centre", "a purple ring beside a small dot");
+
+  @TempDir
+  static Path dir;
+  static String limber;
+  static String data;
+  static String clipDir;
+
+  @BeforeAll
+  static void fixtures() throws Exception {
+    var conf = new Configuration();
+    ModelConfig clipConfig = ModelConfigs.load("tiny-vit");
+    clipDir = dir.resolve("clip").toString();
+    Files.createDirectories(dir.resolve("clip"));
+    Path merges = dir.resolve("clip").resolve("merges.txt");
+    Files.writeString(merges, "#version: 0.2\n");
+    Checkpoints.save(clipDir, new Checkpoint(0, Map.of("tokenizer_vocab_size", 515L), clipConfig, merges.toString(),
+        ClipParameters.initialize(clipConfig, 1, DataType.FLOAT), null), conf);
+    var texts = new ArrayList<String>();
+    for (int i = 0; i < 40; i++) {
+      texts.addAll(CAPTIONS);
+    }
+    Gpt2Tokenizer tokenizer = Gpt2BpeTrainer.learn(texts, 280);
+    Path tok = Files.createDirectories(dir.resolve("tokenizer"));
+    tokenizer.write(tok.toString(), conf);
+    var lmConfig = new LmConfig("gpt2-test", tokenizer.vocabSize(), 24, 32, 1, 4, 1e-5);
+    String lmDir = dir.resolve("lm").toString();
+    Checkpoints.save(lmDir, new Checkpoint(0, Map.of(), CheckpointKind.GPT2, lmConfig.name(),
+        String.format(Locale.ROOT, "vocab_size = %d%nn_ctx = 24%nn_embd = 32%nn_layer = 1%nn_head = 4%n",
+            tokenizer.vocabSize()),
+        Map.of(Gpt2Tokenizer.VOCAB_FILE, tok.resolve(Gpt2Tokenizer.VOCAB_FILE).toString(),
+            Gpt2Tokenizer.MERGES_FILE, tok.resolve(Gpt2Tokenizer.MERGES_FILE).toString()),
+        Gpt2Model.initialize(lmConfig, 2, DataType.FLOAT).parameters(), null), conf);
+    var identity = new LimberCheckpoints.Identity(FrozenCheckpoint.of("--clip", clipDir, conf),
+        FrozenCheckpoint.of("--lm", lmDir, conf), FeatureMode.POOLED, 2, clipConfig.embedDim(), 32);
+    limber = dir.resolve("limber").toString();
+    LimberCheckpoints.save(limber, 5, Map.of(), SoftPromptMap.initialize(clipConfig.embedDim(), 2, 32, 3,
+        DataType.FLOAT), null, identity, 0, conf);
+    var spark = SparkSession.builder().master("local[2]").appName("CaptionCommandTest")
+        .config("spark.ui.enabled", "false").getOrCreate();
+    try {
+      var schema = new StructType(new StructField[] {
+          DataTypes.createStructField("key", DataTypes.StringType, false),
+          DataTypes.createStructField("caption", DataTypes.StringType, false),
+          DataTypes.createStructField("image", DataTypes.BinaryType, false)});
+      var rows = new ArrayList<Row>();
+      Color[] colours = {Color.RED, Color.BLUE, Color.GREEN, Color.YELLOW, Color.MAGENTA};
+      for (int i = 0; i < 5; i++) {
+        rows.add(RowFactory.create("img-" + i, CAPTIONS.get(i), png(colours[i], i)));
+      }
+      data = dir.resolve("data").toString();
+      spark.createDataFrame(rows, schema).repartition(2).write().parquet(dir.resolve("data").resolve("shards")
+          .toString());
+    } finally {
+      spark.stop();
+    }
+  }
+
+  static byte[] png(Color c, int seed) throws Exception {
+    var image = new BufferedImage(24, 24, BufferedImage.TYPE_INT_RGB);
+    Graphics2D g = image.createGraphics();
+    g.setColor(Color.WHITE);
+    g.fillRect(0, 0, 24, 24);
+    g.setColor(c);
+    g.fillOval(2 + seed, 2, 14, 14);
+    g.dispose();
+    var out = new ByteArrayOutputStream();
+    ImageIO.write(image, "png", out);
+    return out.toByteArray();
+  }
+
+  @Test
+  void captionWritesParquetAndAPageFromALimberCheckpoint() throws Exception {
+    String out = dir.resolve("captions-out").toString();
+    var printed = new StringWriter();
+    TrainLearnsTest.clip(printed, "caption", "--limber", limber, "--images", "shards:" + data, "--out", out,
+        "--decode", "beam", "--beam-width", "2", "--max-tokens", "5", "--master", "local[2]");
+    assertThat(printed.toString()).contains("Captioned 5 images of shards:" + data)
+        .contains("beam width=2 length-penalty=1.0 max-tokens=5");
+    var spark = SparkSession.builder().master("local[2]").appName("CaptionCommandTest").getOrCreate();
+    try {
+      List<Row> rows = spark.read().parquet(Path.of(out, "captions").toString()).orderBy("key").collectAsList();
+      assertThat(rows).hasSize(5);
+      for (int i = 0; i < 5; i++) {
+        assertThat(rows.get(i).getString(0)).isEqualTo("img-" + i);
+        assertThat(rows.get(i).getString(2)).isEqualTo(CAPTIONS.get(i));
+        assertThat(rows.get(i).getString(3)).isEqualTo("beam width=2 length-penalty=1.0 max-tokens=5");
+        assertThat(rows.get(i).getInt(4)).isBetween(0, 5);
+      }
+    } finally {
+      spark.stop();
+    }
+    String html = Files.readString(Path.of(out, "captions.html"));
+    assertThat(html.split("data:image/jpeg;base64,", -1)).hasSize(6);
+    assertThat(html).contains("Reference: a red circle on a white background");
+  }
+
+  @Test
+  @SuppressWarnings("unchecked")
+  void evaluateCaptioningReportsTheModelAndBothBaselines() throws Exception {
+    String out = dir.resolve("eval-out").toString();
+    var printed = new StringWriter();
+    TrainLearnsTest.clip(printed, "evaluate", "--task", "captioning", "--limber", limber, "--dataset",
+        "shards:" + data, "--out", out, "--decode", "greedy", "--max-tokens", "4", "--master", "local[2]");
+    assertThat(printed.toString()).contains("captioning of 5 distinct images (5 reference captions, 0 skipped)")
+        .contains("model:", "shuffled images:", "no image:", "BLEU-4", "CIDEr-D", "report.html");
+    Map<String, Object> report = new ObjectMapper().readValue(Path.of(out, "report.json").toFile(), Map.class);
+    assertThat(report).containsEntry("task", "captioning");
+    var checkpoint = (Map<String, Object>) report.get("checkpoint");
+    assertThat(checkpoint).containsEntry("step", 5).containsEntry("features", "pooled").containsEntry("prompts", 2);
+    var c = (Map<String, Object>) report.get("captioning");
+    for (String v : List.of("model", "shuffled", "no_image")) {
+      assertThat((Map<String, Object>) c.get(v)).containsKeys("bleu4", "cider_d", "bleu");
+    }
+    assertThat((Map<String, Object>) c.get("decoding")).containsEntry("decode", "greedy").containsEntry("max_tokens", 4);
+    assertThat(Files.readString(Path.of(out, "report.html"))).contains("metrics-captioning", "caption-example-0");
+  }
+
+  @Test
+  void badOptionsAreRefusedBeforeSparkStarts() {
+    assertThat(fails("caption", "--limber", limber, "--images", "shards:" + data, "--out", "x", "--top-p", "1.5"))
+        .contains("Cannot set --top-p to 1.5: must be above 0 and at most 1");
+    assertThat(fails("caption", "--limber", limber, "--images", "shards:" + data, "--out", "x", "--decode", "topk"))
+        .contains("Cannot set --decode to topk: must be greedy, beam or nucleus");
+    assertThat(fails("caption", "--limber", limber, "--images", "shards:" + data, "--out", "x", "--max-tokens", "0"))
+        .contains("Cannot set --max-tokens to 0: must be between 1 and 100000");
+    assertThat(fails("caption", "--limber", limber, "--images", "nosuch:" + data, "--out", "x"))
+        .contains("unknown kind \"nosuch\"");
+    assertThat(fails("caption", "--limber", dir.resolve("missing").toString(), "--images", "shards:" + data, "--out",
+        "x")).contains("Cannot read --limber " + dir.resolve("missing") + ": no such file or directory");
+    assertThat(fails("caption", "--limber", clipDir, "--images", "shards:" + data, "--out", "x")).contains(clipDir);
+    assertThat(fails("evaluate", "--task", "captioning", "--dataset", "shards:" + data, "--out", "x"))
+        .contains("Cannot run --task captioning without --limber DIR");
+    assertThat(fails("evaluate", "--task", "retrieval", "--checkpoint", clipDir, "--dataset", "shards:" + data,
+        "--out", "x", "--decode", "greedy")).contains("Cannot use --limber or the decoding options with --task retrieval");
+  }
+
+  private static String fails(String... args) {
+    var cl = Main.commandLine();
+    var out = new StringWriter();
+    var err = new StringWriter();
+    cl.setOut(new PrintWriter(out, true));
+    cl.setErr(new PrintWriter(err, true));
+    assertThat(cl.execute(args)).as(String.join(" ", args)).isNotZero();
+    return err.toString();
+  }
+}
