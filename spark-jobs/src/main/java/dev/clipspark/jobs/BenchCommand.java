@@ -243,7 +243,8 @@ final class BenchCommand implements Runnable {
   @Command(name = "decode", mixinStandardHelpOptions = true,
       description = {"Times caption decoding with a GPT-2 (as caption and evaluate --task captioning do it per batch):"
           + " greedy tokens after random soft prompts, with the key/value cache and re-running the whole sequence"
-          + " for every token; reports tokens per second of each and the speed-up."})
+          + " for every token; reports tokens per second of each and the speed-up, in wall time and in the JVM's"
+          + " CPU time (the fairer figure on a shared machine)."})
   static final class Decode implements Callable<Integer> {
     @Mixin Output output;
     @Mixin SettingsOptions settings;
@@ -284,6 +285,9 @@ final class BenchCommand implements Runnable {
       figures.put("cached_tokens_per_second", r.cachedTokensPerSecond());
       figures.put("uncached_tokens_per_second", r.uncachedTokensPerSecond());
       figures.put("speedup", r.speedup());
+      figures.put("cached_cpu_seconds", r.cachedCpuSeconds());
+      figures.put("uncached_cpu_seconds", r.uncachedCpuSeconds());
+      figures.put("cpu_speedup", r.cpuSpeedup());
       figures.put("same_tokens", r.sameTokens());
       return report(spec.commandLine().getOut(), "bench decode", figures, output.json);
     }

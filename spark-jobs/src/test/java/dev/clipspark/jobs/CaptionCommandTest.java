@@ -3,20 +3,6 @@ package dev.clipspark.jobs;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.clipspark.training.checkpoint.Checkpoint;
-import dev.clipspark.training.checkpoint.CheckpointKind;
-import dev.clipspark.training.checkpoint.Checkpoints;
-import dev.clipspark.training.limber.FeatureMode;
-import dev.clipspark.training.limber.FrozenCheckpoint;
-import dev.clipspark.training.limber.LimberCheckpoints;
-import dev.clipspark.training.lm.Gpt2Model;
-import dev.clipspark.training.lm.LmConfig;
-import dev.clipspark.training.lm.SoftPromptMap;
-import dev.clipspark.training.model.ClipParameters;
-import dev.clipspark.training.model.ModelConfig;
-import dev.clipspark.training.model.ModelConfigs;
-import dev.clipspark.training.tokenizer.Gpt2BpeTrainer;
-import dev.clipspark.training.tokenizer.Gpt2Tokenizer;
 import java.awt.Color;
 import java.awt.Graphics2D;
 import java.awt.image.BufferedImage;
@@ -27,10 +13,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import javax.imageio.ImageIO;
-import org.apache.hadoop.conf.Configuration;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.SparkSession;
@@ -40,11 +24,10 @@ import org.apache.spark.sql.types.StructType;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.nd4j.linalg.api.buffer.DataType;
 
 /**
  * {@code clip caption} and {@code clip evaluate --task captioning} end to end, on a real (untrained) LiMBeR checkpoint:
- * a tiny-vit CLIP checkpoint, a GPT-2 checkpoint with a learned tokenizer, and P saved by {@link LimberCheckpoints}.
+ * {@link LimberFixture}.
  */
 class CaptionCommandTest {
 
@@ -59,34 +42,8 @@ class CaptionCommandTest {
 
   @BeforeAll
   static void fixtures() throws Exception {
-    var conf = new Configuration();
-    ModelConfig clipConfig = ModelConfigs.load("tiny-vit");
     clipDir = dir.resolve("clip").toString();
-    Files.createDirectories(dir.resolve("clip"));
-    Path merges = dir.resolve("clip").resolve("merges.txt");
-    Files.writeString(merges, "#version: 0.2\n");
-    Checkpoints.save(clipDir, new Checkpoint(0, Map.of("tokenizer_vocab_size", 515L), clipConfig, merges.toString(),
-        ClipParameters.initialize(clipConfig, 1, DataType.FLOAT), null), conf);
-    var texts = new ArrayList<String>();
-    for (int i = 0; i < 40; i++) {
-      texts.addAll(CAPTIONS);
-    }
-    Gpt2Tokenizer tokenizer = Gpt2BpeTrainer.learn(texts, 280);
-    Path tok = Files.createDirectories(dir.resolve("tokenizer"));
-    tokenizer.write(tok.toString(), conf);
-    var lmConfig = new LmConfig("gpt2-test", tokenizer.vocabSize(), 24, 32, 1, 4, 1e-5);
-    String lmDir = dir.resolve("lm").toString();
-    Checkpoints.save(lmDir, new Checkpoint(0, Map.of(), CheckpointKind.GPT2, lmConfig.name(),
-        String.format(Locale.ROOT, "vocab_size = %d%nn_ctx = 24%nn_embd = 32%nn_layer = 1%nn_head = 4%n",
-            tokenizer.vocabSize()),
-        Map.of(Gpt2Tokenizer.VOCAB_FILE, tok.resolve(Gpt2Tokenizer.VOCAB_FILE).toString(),
-            Gpt2Tokenizer.MERGES_FILE, tok.resolve(Gpt2Tokenizer.MERGES_FILE).toString()),
-        Gpt2Model.initialize(lmConfig, 2, DataType.FLOAT).parameters(), null), conf);
-    var identity = new LimberCheckpoints.Identity(FrozenCheckpoint.of("--clip", clipDir, conf),
-        FrozenCheckpoint.of("--lm", lmDir, conf), FeatureMode.POOLED, 2, clipConfig.embedDim(), 32);
-    limber = dir.resolve("limber").toString();
-    LimberCheckpoints.save(limber, 5, Map.of(), SoftPromptMap.initialize(clipConfig.embedDim(), 2, 32, 3,
-        DataType.FLOAT), null, identity, 0, conf);
+    limber = LimberFixture.checkpoint(dir, CAPTIONS);
     var spark = SparkSession.builder().master("local[2]").appName("CaptionCommandTest")
         .config("spark.ui.enabled", "false").getOrCreate();
     try {
