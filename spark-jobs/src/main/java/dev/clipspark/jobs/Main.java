@@ -22,6 +22,7 @@ import picocli.CommandLine.Command;
         BuildDatasetCommand.class,
         TrainTokenizerCommand.class,
         TrainCommand.class,
+        TrainLimberCommand.class,
         EvaluateCommand.class,
         CaptionCommand.class,
         ImportWeightsCommand.class,

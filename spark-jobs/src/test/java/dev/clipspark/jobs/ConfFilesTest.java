@@ -29,8 +29,8 @@ class ConfFilesTest {
   void trainingConfDocumentsExactlyTheDefaults() {
     var documented = ConfigFactory.parseFile(new File(CONF, "training.conf")).resolve();
     var reference = ConfigFactory.defaultReference();
-    assertThat(documented.root().keySet()).containsExactlyInAnyOrder("tokenizer", "lm", "train");
-    for (String section : List.of("tokenizer", "lm", "train")) {
+    assertThat(documented.root().keySet()).containsExactlyInAnyOrder("tokenizer", "lm", "train", "limber");
+    for (String section : List.of("tokenizer", "lm", "train", "limber")) {
       assertThat(documented.getConfig(section).root().unwrapped())
           .as("conf/training.conf section %s", section)
           .isEqualTo(reference.getConfig(section).root().unwrapped());

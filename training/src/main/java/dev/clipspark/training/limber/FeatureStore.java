@@ -162,11 +162,12 @@ public final class FeatureStore {
     String target = dir.toString();
     var jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
     List<Integer> indices = IntStream.range(0, shards.size()).boxed().toList();
+    var paths = new ArrayList<String>(shards.stream().map(Manifest.Shard::path).toList());
+    long[] shardRows = shards.stream().mapToLong(Manifest.Shard::rows).toArray();
     List<long[]> counts = jsc.parallelize(indices, Math.max(1, shards.size())).map(i -> {
       TaskGpus.bind("limber features");
-      Manifest.Shard shard = shards.get(i);
-      return encodeShard(new Path(datasetDir, shard.path()), shard.rows(), new Path(target, fileName(i)), clipDir, mode,
-          batch, conf.get());
+      return encodeShard(new Path(datasetDir, paths.get(i)), shardRows[i], new Path(target, fileName(i)), clipDir,
+          mode, batch, conf.get());
     }).collect();
     long rows = counts.stream().mapToLong(c -> c[0]).sum();
     long skipped = counts.stream().mapToLong(c -> c[1]).sum();

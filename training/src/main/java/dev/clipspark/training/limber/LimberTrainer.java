@@ -244,8 +244,8 @@ public final class LimberTrainer {
     fixedState.put("feature_rows", rows.size());
     String modelName = "LiMBeR P (" + options.features().spelling() + ", k = " + k + ") into " + model.config().name();
     long pCount = params.elementCount();
-    progress.accept(String.format(Locale.ROOT, "Training %s: %,d parameters (the CLIP image tower and %s, %,d"
-            + " parameters, frozen) on %,d images, %,d steps of %d captions, %d batches per epoch, %d worker%s",
+    progress.accept(String.format(Locale.ROOT, "Training %s: %,d parameters (frozen: the CLIP image tower and %s's"
+            + " %,d parameters) on %,d images, %,d steps of %d captions, %d batches per epoch, %d worker%s",
         modelName, pCount, model.config().name(), model.parameters().elementCount(), rows.size(), total,
         options.batchSize(), batchesPerEpoch, workers, workers == 1 ? "" : "s"));
 

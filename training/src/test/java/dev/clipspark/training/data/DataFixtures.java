@@ -67,7 +67,7 @@ public final class DataFixtures {
    * Writes a dataset by hand (real Parquet shards with the builder's shard schema, and a manifest): keys
    * {@code k00, k01, ...}, {@code shardRows} rows a shard, row {@code i}'s image {@code images.get(i)}.
    */
-  static String handMade(SparkSession spark, Path dir, String name, List<byte[]> images, int shardRows)
+  public static String handMade(SparkSession spark, Path dir, String name, List<byte[]> images, int shardRows)
       throws java.io.IOException {
     Path out = dir.resolve(name);
     java.nio.file.Files.createDirectories(out.resolve("shards"));
@@ -95,7 +95,7 @@ public final class DataFixtures {
   }
 
   /** A 16 x 16 JPEG of one colour that depends on {@code n}. */
-  static byte[] colourJpeg(int n) {
+  public static byte[] colourJpeg(int n) {
     var img = new java.awt.image.BufferedImage(16, 16, java.awt.image.BufferedImage.TYPE_INT_RGB);
     var g = img.createGraphics();
     g.setColor(new java.awt.Color((n * 47) % 256, (n * 91) % 256, (n * 13) % 256));
