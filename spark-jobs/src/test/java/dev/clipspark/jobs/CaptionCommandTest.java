@@ -44,24 +44,7 @@ class CaptionCommandTest {
   static void fixtures() throws Exception {
     clipDir = dir.resolve("clip").toString();
     limber = LimberFixture.checkpoint(dir, CAPTIONS);
-    var spark = SparkSession.builder().master("local[2]").appName("CaptionCommandTest")
-        .config("spark.ui.enabled", "false").getOrCreate();
-    try {
-      var schema = new StructType(new StructField[] {
-          DataTypes.createStructField("key", DataTypes.StringType, false),
-          DataTypes.createStructField("caption", DataTypes.StringType, false),
-          DataTypes.createStructField("image", DataTypes.BinaryType, false)});
-      var rows = new ArrayList<Row>();
-      Color[] colours = {Color.RED, Color.BLUE, Color.GREEN, Color.YELLOW, Color.MAGENTA};
-      for (int i = 0; i < 5; i++) {
-        rows.add(RowFactory.create("img-" + i, CAPTIONS.get(i), png(colours[i], i)));
-      }
-      data = dir.resolve("data").toString();
-      spark.createDataFrame(rows, schema).repartition(2).write().parquet(dir.resolve("data").resolve("shards")
-          .toString());
-    } finally {
-      spark.stop();
-    }
+    data = "table:" + NotebooksTest.writeCaptionedTable(dir.resolve("data"));
   }
 
   static byte[] png(Color c, int seed) throws Exception {
@@ -81,9 +64,9 @@ class CaptionCommandTest {
   void captionWritesParquetAndAPageFromALimberCheckpoint() throws Exception {
     String out = dir.resolve("captions-out").toString();
     var printed = new StringWriter();
-    TrainLearnsTest.clip(printed, "caption", "--limber", limber, "--images", "shards:" + data, "--out", out,
+    TrainLearnsTest.clip(printed, "caption", "--limber", limber, "--images", data, "--out", out,
         "--decode", "beam", "--beam-width", "2", "--max-tokens", "5", "--master", "local[2]");
-    assertThat(printed.toString()).contains("Captioned 5 images of shards:" + data)
+    assertThat(printed.toString()).contains("Captioned 5 images of " + data)
         .contains("beam width=2 length-penalty=1.0 max-tokens=5");
     var spark = SparkSession.builder().master("local[2]").appName("CaptionCommandTest").getOrCreate();
     try {
@@ -109,7 +92,7 @@ class CaptionCommandTest {
     String out = dir.resolve("eval-out").toString();
     var printed = new StringWriter();
     TrainLearnsTest.clip(printed, "evaluate", "--task", "captioning", "--limber", limber, "--dataset",
-        "shards:" + data, "--out", out, "--decode", "greedy", "--max-tokens", "4", "--master", "local[2]");
+        data, "--out", out, "--decode", "greedy", "--max-tokens", "4", "--master", "local[2]");
     assertThat(printed.toString()).contains("captioning of 5 distinct images (5 reference captions, 0 skipped)")
         .contains("model:", "shuffled images:", "no image:", "BLEU-4", "CIDEr-D", "report.html");
     Map<String, Object> report = new ObjectMapper().readValue(Path.of(out, "report.json").toFile(), Map.class);
@@ -126,20 +109,20 @@ class CaptionCommandTest {
 
   @Test
   void badOptionsAreRefusedBeforeSparkStarts() {
-    assertThat(fails("caption", "--limber", limber, "--images", "shards:" + data, "--out", "x", "--top-p", "1.5"))
+    assertThat(fails("caption", "--limber", limber, "--images", data, "--out", "x", "--top-p", "1.5"))
         .contains("Cannot set --top-p to 1.5: must be above 0 and at most 1");
-    assertThat(fails("caption", "--limber", limber, "--images", "shards:" + data, "--out", "x", "--decode", "topk"))
+    assertThat(fails("caption", "--limber", limber, "--images", data, "--out", "x", "--decode", "topk"))
         .contains("Cannot set --decode to topk: must be greedy, beam or nucleus");
-    assertThat(fails("caption", "--limber", limber, "--images", "shards:" + data, "--out", "x", "--max-tokens", "0"))
+    assertThat(fails("caption", "--limber", limber, "--images", data, "--out", "x", "--max-tokens", "0"))
         .contains("Cannot set --max-tokens to 0: must be between 1 and 100000");
     assertThat(fails("caption", "--limber", limber, "--images", "nosuch:" + data, "--out", "x"))
         .contains("unknown kind \"nosuch\"");
-    assertThat(fails("caption", "--limber", dir.resolve("missing").toString(), "--images", "shards:" + data, "--out",
+    assertThat(fails("caption", "--limber", dir.resolve("missing").toString(), "--images", data, "--out",
         "x")).contains("Cannot read --limber " + dir.resolve("missing") + ": no such file or directory");
-    assertThat(fails("caption", "--limber", clipDir, "--images", "shards:" + data, "--out", "x")).contains(clipDir);
-    assertThat(fails("evaluate", "--task", "captioning", "--dataset", "shards:" + data, "--out", "x"))
+    assertThat(fails("caption", "--limber", clipDir, "--images", data, "--out", "x")).contains(clipDir);
+    assertThat(fails("evaluate", "--task", "captioning", "--dataset", data, "--out", "x"))
         .contains("Cannot run --task captioning without --limber DIR");
-    assertThat(fails("evaluate", "--task", "retrieval", "--checkpoint", clipDir, "--dataset", "shards:" + data,
+    assertThat(fails("evaluate", "--task", "retrieval", "--checkpoint", clipDir, "--dataset", data,
         "--out", "x", "--decode", "greedy")).contains("Cannot use --limber or the decoding options with --task retrieval");
   }
 
