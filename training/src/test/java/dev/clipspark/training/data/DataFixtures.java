@@ -69,13 +69,40 @@ public final class DataFixtures {
    */
   public static String handMade(SparkSession spark, Path dir, String name, List<byte[]> images, int shardRows)
       throws java.io.IOException {
+    var captions = new ArrayList<String>();
+    for (int i = 0; i < images.size(); i++) {
+      captions.add("a red circle number " + i);
+    }
+    return handMade(spark, dir, name, images, captions, shardRows);
+  }
+
+  /**
+   * The synthetic source's first {@code count} pairs ({@code SyntheticShapes.pair}: coloured shapes of side
+   * {@code side} with their captions) written as a dataset by hand (no matching or balancing: faster than
+   * {@link #synthetic}).
+   */
+  public static String syntheticHandMade(SparkSession spark, Path dir, String name, int count, int side,
+      int shardRows) throws java.io.IOException {
+    var images = new ArrayList<byte[]>();
+    var captions = new ArrayList<String>();
+    for (int i = 0; i < count; i++) {
+      var pair = dev.clipspark.dataset.source.SyntheticShapes.pair(i, 11, side);
+      images.add(pair.imageBytes());
+      captions.add(pair.caption());
+    }
+    return handMade(spark, dir, name, images, captions, shardRows);
+  }
+
+  /** {@link #handMade(SparkSession, Path, String, List, int)} with row {@code i}'s caption {@code captions.get(i)}. */
+  public static String handMade(SparkSession spark, Path dir, String name, List<byte[]> images,
+      List<String> captions, int shardRows) throws java.io.IOException {
     Path out = dir.resolve(name);
     java.nio.file.Files.createDirectories(out.resolve("shards"));
     var shards = new ArrayList<Manifest.Shard>();
     for (int s = 0; s * shardRows < images.size(); s++) {
       var rows = new ArrayList<Row>();
       for (int i = s * shardRows; i < Math.min(images.size(), (s + 1) * shardRows); i++) {
-        rows.add(RowFactory.create(String.format("k%02d", i), "a red circle number " + i, images.get(i), 16, 16, 16,
+        rows.add(RowFactory.create(String.format("k%02d", i), captions.get(i), images.get(i), 16, 16, 16,
             16, "0".repeat(64), "hand", null, new String[] {"circle"}));
       }
       String tmp = out.resolve("tmp-" + s).toString();

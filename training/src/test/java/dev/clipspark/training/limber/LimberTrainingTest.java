@@ -36,9 +36,10 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * train-limber end to end on a real local[2] Spark session: a synthetic coloured-shape dataset built by the dataset
- * builder, a tiny-vit CLIP checkpoint and a small GPT-2 checkpoint (kind gpt2) as the frozen parts; features computed
- * in executors and stored as Parquet, P trained in pooled and grid mode, one and two workers, killed and resumed.
+ * train-limber end to end on a real local[2] Spark session: a dataset of the synthetic source's coloured shapes and
+ * captions (real Parquet shards and manifest), a tiny-vit CLIP checkpoint and a small GPT-2 checkpoint (kind gpt2)
+ * as the frozen parts; features computed in executors and stored as Parquet, P trained in pooled and grid mode, one
+ * and two workers, killed and resumed (in one process and as a Spark barrier stage that Spark re-runs).
  */
 class LimberTrainingTest {
 
@@ -54,7 +55,7 @@ class LimberTrainingTest {
   @BeforeAll
   static void setUp() throws Exception {
     spark = DataFixtures.spark("LimberTrainingTest");
-    dataset = DataFixtures.synthetic(spark, dir, "shapes", 96, 32, 32);
+    dataset = DataFixtures.syntheticHandMade(spark, dir, "shapes", 96, 32, 32);
     clip = LimberFixtures.clipCheckpoint(dir.resolve("clip"), 1);
     lm = LimberFixtures.lmCheckpoint(dir.resolve("lm"), N_CTX, 2);
   }
@@ -300,6 +301,30 @@ class LimberTrainingTest {
     var optimizerB = Checkpoints.loadLatest(killed, conf).orElseThrow().optimizer().orElseThrow();
     assertThat(optimizerB.firstMoments()).isEqualTo(optimizerA.firstMoments());
     assertThat(optimizerB.secondMoments()).isEqualTo(optimizerA.secondMoments());
+  }
+
+  @Test
+  void aBarrierStageWhoseWorkerFailsIsRerunBySparkAndEndsWithTheMapOfAnUninterruptedOne() throws Exception {
+    String features = pooledFeatures();
+    LimberOptions o = options(FeatureMode.POOLED, 16, 6, 1e-2);
+    String straight = withFeatures(features, "stage-straight");
+    LimberTraining.run(spark, new LimberTraining.Job(dataset, clip, lm, straight), o, 2, Duration.ofSeconds(60),
+        line -> { });
+    // Worker 1 fails after step 3 in the stage's first attempt; Spark re-runs the barrier stage, whose two tasks
+    // resume from the step-2 checkpoint without the hook.
+    String crashed = withFeatures(features, "stage-crashed");
+    LimberOptions failing = new LimberOptions(o.features(), o.prompts(), o.batchSize(), o.epochs(), o.maxSteps(),
+        o.learningRate(), o.warmupSteps(), o.weightDecay(), o.gradClipNorm(), o.seed(), o.checkpointEvery(),
+        o.keepCheckpoints(), o.logEvery(), o.featureBatchSize(), 3, 1);
+    TrainSummary s = LimberTraining.run(spark, new LimberTraining.Job(dataset, clip, lm, crashed), failing, 2,
+        Duration.ofSeconds(60), line -> { });
+    assertThat(s.startStep()).isEqualTo(2);
+    assertThat(s.steps()).isEqualTo(6);
+    ParameterSet a = trainedP(straight);
+    ParameterSet b = trainedP(crashed);
+    for (String name : a.names()) {
+      assertThat(b.value(name)).as(name).isEqualTo(a.value(name));
+    }
   }
 
   static Settings settings(String overrides) {
