@@ -267,6 +267,19 @@ class CaptioningTest {
   }
 
   @Test
+  void gridFeaturesKeepTheirShapeThroughTheFeatureRows() {
+    // A grid model's features are [n, k, c]: each row stores them flat with their shape, and stack() rebuilds them.
+    var rows = List.of(
+        RowFactory.create("a", new Float[] {1f, 2f, 3f, 4f, 5f, 6f}, new Integer[] {2, 3}),
+        RowFactory.create("b", new Float[] {7f, 8f, 9f, 10f, 11f, 12f}, new Integer[] {2, 3}));
+    INDArray stacked = Captioning.stack(spark.createDataFrame(rows, Captioning.FEATURES).orderBy("id")
+        .collectAsList());
+    assertThat(stacked.shape()).containsExactly(2, 2, 3);
+    assertThat(stacked.getFloat(1, 0, 2)).isEqualTo(9f);
+    assertThat(stacked.getFloat(0, 1, 0)).isEqualTo(4f);
+  }
+
+  @Test
   void badSettingsAreNamed() {
     assertThatThrownBy(() -> options("lm.decode.strategy = topk"))
         .hasMessage("Cannot set lm.decode.strategy to topk: must be greedy, beam or nucleus");
