@@ -14,6 +14,10 @@ Environment (all optional but the checkpoint; relative paths are relative to the
 ``CLIPSPARK_DATASET``       ``KIND:PATH`` (default ``idx:/usr/share/datasets/fashion-mnist``)
 ``CLIPSPARK_MAX_ROWS``      test rows evaluated (default 500; 0: all)
 ``CLIPSPARK_IMAGES``        a directory of images notebook 01 classifies (default: a few dataset images)
+``CLIPSPARK_LIMBER``        notebook 04: a ``train-limber`` output directory (its newest checkpoint) or a
+                            ``checkpoints/step-N`` directory
+``CLIPSPARK_CAPTION_DATASET`` notebook 04: captioned images, ``KIND:PATH`` (default ``CLIPSPARK_DATASET``), e.g.
+                            ``shards:demo-output/dataset``
 ``CLIPSPARK_OUT``           where reports and images go (default ``$TMPDIR/clipspark-notebooks``)
 ``CLIPSPARK_CLASSPATH``     the JVM's classpath (default: the application jar and ``spark-jobs/target/spark-lib``,
                             as ``bin/clip`` runs it; build them with ``mvn -B -DskipTests package``)
@@ -94,6 +98,25 @@ def checkpoint_b():
 def dataset():
     """The evaluation dataset, ``KIND:PATH``: ``CLIPSPARK_DATASET``."""
     value = os.environ.get("CLIPSPARK_DATASET", "").strip() or DATASET_DEFAULT
+    kind, sep, path = value.partition(":")
+    return kind + sep + _path(path) if sep and path else value
+
+
+def limber():
+    """The LiMBeR model of notebook 04: ``CLIPSPARK_LIMBER``."""
+    value = os.environ.get("CLIPSPARK_LIMBER", "").strip()
+    if not value:
+        raise RuntimeError(
+            "Cannot pick a LiMBeR model: set CLIPSPARK_LIMBER to a train-limber output directory or a "
+            "checkpoints/step-N directory before starting Jupyter")
+    return _path(value)
+
+
+def caption_dataset():
+    """Captioned images, ``KIND:PATH``: ``CLIPSPARK_CAPTION_DATASET``, else ``CLIPSPARK_DATASET``."""
+    value = os.environ.get("CLIPSPARK_CAPTION_DATASET", "").strip()
+    if not value:
+        return dataset()
     kind, sep, path = value.partition(":")
     return kind + sep + _path(path) if sep and path else value
 
@@ -277,6 +300,20 @@ def zeroshot(session, checkpoint_dir, dataset_spec, out, settings=None):
     return evaluate(session, "zeroshot", checkpoint_dir, dataset_spec, out, settings)
 
 
+def evaluate_captioning(session, limber_dir, dataset_spec, out, settings=None):
+    """Runs ``clip evaluate --task captioning`` in this JVM (BLEU-4 and CIDEr-D of the model and of the two
+    baselines); the report (report.json) as a dict. ``settings``: ``eval.*`` and ``lm.decode.*`` keys."""
+    text = api.Notebook.evaluateCaptioning(session, limber_dir, dataset_spec, out, java_map(settings))
+    return json.loads(str(text))
+
+
+def caption(session, limber_dir, images_spec, out, settings=None):
+    """Runs ``clip caption`` in this JVM; ``{captions: [{key, caption, reference}], parquet, page, skipped,
+    decoding}``."""
+    text = api.Notebook.caption(session, limber_dir, images_spec, out, java_map(settings))
+    return json.loads(str(text))
+
+
 def sample_images(session, dataset_spec, count, out, settings=None):
     """Writes ``count`` test images of the dataset to ``out``; ``[{key, label, class_name, path}]``."""
     text = api.Notebook.sampleImages(session, dataset_spec, count, out, java_map(settings))
@@ -354,6 +391,14 @@ def image_html(path, size=84):
     kind = "jpeg" if kind == "jpg" else kind
     return RawHtml('<img src="data:image/%s;base64,%s" width="%d" height="%d" style="image-rendering: pixelated">'
                    % (kind, data, size, size), os.path.basename(path))
+
+
+def jpeg_html(base64_jpeg, size=96):
+    """A base64 JPEG (a report's ``image_jpeg_base64``) as an inline ``<img>``; a dash when there is none."""
+    if not base64_jpeg or not re.fullmatch(r"[A-Za-z0-9+/\s]*={0,2}\s*", base64_jpeg):
+        return "-"
+    return RawHtml('<img src="data:image/jpeg;base64,%s" width="%d" style="image-rendering: pixelated">'
+                   % ("".join(base64_jpeg.split()), size), "[image]")
 
 
 class _Charts(HTMLParser):

@@ -27,9 +27,10 @@ import org.apache.spark.sql.functions;
 
 /**
  * The evaluation jobs behind {@code clip evaluate}: {@link Task#ZEROSHOT}, {@link Task#LINEAR_PROBE},
- * {@link Task#RETRIEVAL} and {@link Task#EMBED}. Each reads a checkpoint and a dataset, computes embeddings in
+ * {@link Task#RETRIEVAL}, {@link Task#EMBED} and {@link Task#CAPTIONING} ({@link #captioning}: a LiMBeR model
+ * instead of a CLIP checkpoint). Each reads a checkpoint and a dataset, computes embeddings (or captions) in
  * Spark executors, and writes {@code OUT/report.json} (every metric, the dataset, the checkpoint, the templates)
- * and, for the three measuring tasks, {@code OUT/report.html}.
+ * and, for the measuring tasks, {@code OUT/report.html}.
  */
 public final class Evaluation {
 
@@ -51,7 +52,9 @@ public final class Evaluation {
     /** Image-text retrieval. */
     RETRIEVAL("retrieval"),
     /** Embeddings written to Parquet. */
-    EMBED("embed");
+    EMBED("embed"),
+    /** LiMBeR captioning: BLEU-4 and CIDEr-D beside two baselines ({@link #captioning}). */
+    CAPTIONING("captioning");
 
     private final String spelling;
 
@@ -72,7 +75,7 @@ public final class Evaluation {
         }
       }
       throw new IllegalArgumentException("Cannot run the evaluation task \"" + s
-          + "\": must be one of zeroshot, linear-probe, retrieval, embed");
+          + "\": must be one of zeroshot, linear-probe, retrieval, embed, captioning");
     }
   }
 
@@ -97,6 +100,10 @@ public final class Evaluation {
    * @return the report (what report.json holds)
    */
   public static Map<String, Object> run(SparkSession spark, Request request, EvalOptions options) {
+    if (request.task() == Task.CAPTIONING) {
+      throw new IllegalArgumentException("Cannot run --task captioning on a CLIP checkpoint: it needs a LiMBeR model"
+          + " (Evaluation.captioning)");
+    }
     Configuration conf = spark.sparkContext().hadoopConfiguration();
     boolean pixels = request.task() == Task.LINEAR_PROBE && options.probeFeatures() == Embeddings.What.PIXELS;
     ClipEvaluator clip = pixels ? null : ClipEvaluator.load(request.checkpoint(), conf);
@@ -165,6 +172,39 @@ public final class Evaluation {
     if (request.task() != Task.EMBED) {
       report.put("report_html", new Path(request.out(), REPORT_HTML).toString());
     }
+    return report;
+  }
+
+  /**
+   * {@link Task#CAPTIONING}: BLEU-4 and CIDEr-D of a LiMBeR model's captions on the test split of
+   * {@code request.dataset()}, with the shuffled-images and no-image baselines
+   * ({@link dev.clipspark.evaluation.caption.CaptioningEvaluation}); {@code request.checkpoint()} is the LiMBeR
+   * model's location, read by {@code loader}. Writes report.json and report.html.
+   *
+   * @return the report (what report.json holds)
+   */
+  public static Map<String, Object> captioning(SparkSession spark, Request request, EvalOptions options,
+      dev.clipspark.evaluation.caption.CaptionOptions captionOptions,
+      dev.clipspark.evaluation.caption.CaptionModel.Loader loader) {
+    Configuration conf = spark.sparkContext().hadoopConfiguration();
+    var report = new LinkedHashMap<String, Object>();
+    report.put("task", Task.CAPTIONING.spelling());
+    report.put("created", Instant.now().toString());
+    report.put("checkpoint", loader.describe(request.checkpoint(), conf));
+    EvalData.Loaded test = EvalData.read(spark, request.dataset(), EvalData.Split.TEST, options.dataOptions());
+    var dataset = new LinkedHashMap<String, Object>();
+    dataset.put("spec", request.dataset().toString());
+    dataset.put("kind", request.dataset().kind().spelling());
+    dataset.put("split", "test");
+    dataset.put("max_rows", options.maxRows());
+    report.put("dataset", dataset);
+    var r = dev.clipspark.evaluation.caption.CaptioningEvaluation.run(spark, request.checkpoint(), loader, test,
+        captionOptions, options.maxRows());
+    dataset.put("rows", r.rows());
+    report.put("captioning", r.report());
+    write(report, request, conf);
+    report.put("report_json", new Path(request.out(), REPORT_JSON).toString());
+    report.put("report_html", new Path(request.out(), REPORT_HTML).toString());
     return report;
   }
 

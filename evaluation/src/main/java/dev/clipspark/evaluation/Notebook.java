@@ -214,6 +214,57 @@ public final class Notebook {
     }
   }
 
+  /**
+   * Runs {@code clip evaluate --task captioning}: BLEU-4 and CIDEr-D of a LiMBeR model's captions on the dataset's
+   * test split, beside the shuffled-images and no-image baselines; writes {@code OUT/report.json} and
+   * {@code OUT/report.html}.
+   *
+   * @param limber a train-limber output directory (its newest checkpoint) or a {@code step-*} directory
+   * @param overrides {@code eval.*} and {@code lm.decode.*} settings, see {@link #settings}
+   * @return the report as JSON text
+   */
+  public static String evaluateCaptioning(SparkSession spark, String limber, String dataset, String out,
+      Map<String, ?> overrides) {
+    Settings s = settings(overrides);
+    var request = new Evaluation.Request(Evaluation.Task.CAPTIONING, limber, EvalData.Spec.parse(dataset), null, out,
+        "both");
+    return toJson(Evaluation.captioning(spark, request, EvalOptions.from(s),
+        dev.clipspark.evaluation.caption.CaptionOptions.from(s),
+        dev.clipspark.evaluation.caption.LimberCaptionModel.LOADER));
+  }
+
+  /**
+   * Runs {@code clip caption}: captions of the images of {@code images} ({@code KIND:PATH}) by a LiMBeR model, to
+   * {@code OUT/captions} (Parquet) and {@code OUT/captions.html}.
+   *
+   * @param overrides {@code eval.*} and {@code lm.decode.*} settings, see {@link #settings}
+   * @return JSON text: {@code captions} (rows of key, caption, reference, in key order), {@code parquet},
+   *     {@code page}, {@code skipped}, {@code decoding}
+   */
+  public static String caption(SparkSession spark, String limber, String images, String out,
+      Map<String, ?> overrides) {
+    Settings s = settings(overrides);
+    EvalOptions options = EvalOptions.from(s);
+    var captionOptions = dev.clipspark.evaluation.caption.CaptionOptions.from(s);
+    var r = dev.clipspark.evaluation.caption.CaptionRun.run(spark, EvalData.Spec.parse(images), options.dataOptions(),
+        options.maxRows(), limber, dev.clipspark.evaluation.caption.LimberCaptionModel.LOADER, captionOptions, out);
+    var rows = new ArrayList<Map<String, Object>>();
+    for (Row row : dev.clipspark.evaluation.caption.CaptionRun.read(spark, out)) {
+      var m = new LinkedHashMap<String, Object>();
+      m.put("key", row.getString(0));
+      m.put("caption", row.getString(1));
+      m.put("reference", row.isNullAt(2) ? null : row.getString(2));
+      rows.add(m);
+    }
+    var result = new LinkedHashMap<String, Object>();
+    result.put("captions", rows);
+    result.put("parquet", r.parquet());
+    result.put("page", r.page());
+    result.put("skipped", r.skipped());
+    result.put("decoding", captionOptions.decoding().toReport());
+    return toJson(result);
+  }
+
   /** A value (a report, a list of maps) as indented JSON text. */
   public static String toJson(Object value) {
     try {

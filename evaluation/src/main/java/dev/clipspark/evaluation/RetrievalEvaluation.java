@@ -493,7 +493,13 @@ public final class RetrievalEvaluation {
     }
   }
 
-  static byte[] thumbnail(byte[] encoded) throws IOException {
+  /**
+   * A JPEG thumbnail of an encoded image: at most {@value #THUMBNAIL} pixels on its longer side, tiny images
+   * enlarged to half that.
+   *
+   * @throws IllegalArgumentException when the bytes do not decode
+   */
+  public static byte[] thumbnail(byte[] encoded) throws IOException {
     BufferedImage src = RawPixels.decode(encoded);
     double scale = Math.min(1.0, THUMBNAIL / (double) Math.max(src.getWidth(), src.getHeight()));
     int w = Math.max(1, (int) Math.round(src.getWidth() * scale));

@@ -28,7 +28,8 @@ import picocli.CommandLine.Option;
         "matcher and images run on one thread (run under 'taskset -c 0' for a one-core figure); train, embed, loss,"
             + " collective and build use the whole machine."},
     subcommands = {BenchCommand.Matcher.class, BenchCommand.Images.class, BenchCommand.Train.class,
-        BenchCommand.Embed.class, BenchCommand.Loss.class, BenchCommand.CollectiveBench.class, BenchCommand.Build.class})
+        BenchCommand.Embed.class, BenchCommand.Loss.class, BenchCommand.CollectiveBench.class, BenchCommand.Build.class,
+        BenchCommand.Decode.class})
 final class BenchCommand implements Runnable {
 
   @CommandLine.Spec
@@ -37,7 +38,7 @@ final class BenchCommand implements Runnable {
   @Override
   public void run() {
     throw new CommandLine.ParameterException(spec.commandLine(),
-        "Missing benchmark: matcher, images, train, embed, loss, collective or build");
+        "Missing benchmark: matcher, images, train, embed, loss, collective, build or decode");
   }
 
   /** The ND4J thread count of the benchmarks that run model or loss code (train, embed, loss). */
@@ -236,6 +237,59 @@ final class BenchCommand implements Runnable {
       figures.put("preprocess_per_second_one_thread", r.preprocessPerSecond());
       figures.put("texts_per_second", r.textsPerSecond());
       return report(spec.commandLine().getOut(), "bench embed", figures, output.json);
+    }
+  }
+
+  @Command(name = "decode", mixinStandardHelpOptions = true,
+      description = {"Times caption decoding with a GPT-2 (as caption and evaluate --task captioning do it per batch):"
+          + " greedy tokens after random soft prompts, with the key/value cache and re-running the whole sequence"
+          + " for every token; reports tokens per second of each and the speed-up, in wall time and in the JVM's"
+          + " CPU time (the fairer figure on a shared machine)."})
+  static final class Decode implements Callable<Integer> {
+    @Mixin Output output;
+    @Mixin SettingsOptions settings;
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--model", paramLabel = "NAME|FILE", defaultValue = "gpt2",
+        description = "Language model architecture (conf/models/lm; default: ${DEFAULT-VALUE}).")
+    String model;
+
+    @Option(names = "--batch", defaultValue = "8", description = "Rows decoded together (default: ${DEFAULT-VALUE}).")
+    int batch;
+
+    @Option(names = "--prompts", defaultValue = "4", description = "Soft prompts per row (default: ${DEFAULT-VALUE}).")
+    int prompts;
+
+    @Option(names = "--tokens", defaultValue = "32", description = "Tokens written per row (default: ${DEFAULT-VALUE}).")
+    int tokens;
+
+    @Option(names = "--repeats", defaultValue = "2", description = "Timed runs of each; the best counts"
+        + " (default: ${DEFAULT-VALUE}).")
+    int repeats;
+
+    @Mixin Nd4jThreads nd4j;
+
+    @Override
+    public Integer call() throws IOException {
+      JobConfig.load(settings.conf, settings.sets); // no setting applies; a bad file or key still fails
+      var r = dev.clipspark.training.lm.DecodeBenchmark.run(dev.clipspark.training.lm.LmConfigs.load(model), batch,
+          prompts, tokens, repeats, nd4j.threads);
+      var figures = new LinkedHashMap<String, Object>();
+      figures.put("model", r.model());
+      figures.put("batch", r.batch());
+      figures.put("prompts", r.prompts());
+      figures.put("tokens", r.tokens());
+      figures.put("threads", r.threads());
+      figures.put("cached_seconds", r.cachedSeconds());
+      figures.put("uncached_seconds", r.uncachedSeconds());
+      figures.put("cached_tokens_per_second", r.cachedTokensPerSecond());
+      figures.put("uncached_tokens_per_second", r.uncachedTokensPerSecond());
+      figures.put("speedup", r.speedup());
+      figures.put("cached_cpu_seconds", r.cachedCpuSeconds());
+      figures.put("uncached_cpu_seconds", r.uncachedCpuSeconds());
+      figures.put("cpu_speedup", r.cpuSpeedup());
+      figures.put("same_tokens", r.sameTokens());
+      return report(spec.commandLine().getOut(), "bench decode", figures, output.json);
     }
   }
 

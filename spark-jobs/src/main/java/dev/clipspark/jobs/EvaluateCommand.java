@@ -4,8 +4,12 @@ import dev.clipspark.dataset.config.Settings;
 import dev.clipspark.evaluation.EvalOptions;
 import dev.clipspark.evaluation.Evaluation;
 import dev.clipspark.evaluation.Prompts;
+import dev.clipspark.evaluation.caption.CaptionModel;
+import dev.clipspark.evaluation.caption.CaptionOptions;
+import dev.clipspark.evaluation.caption.LimberCaptionModel;
 import dev.clipspark.evaluation.data.EvalData;
 import dev.clipspark.training.checkpoint.Checkpoints;
+import dev.clipspark.training.lm.Decoding;
 import dev.clipspark.training.model.ModelConfigs;
 import dev.clipspark.training.tokenizer.TokenizerOptions;
 import dev.clipspark.training.weights.ExternalWeights;
@@ -17,9 +21,13 @@ import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.Path;
 import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-/** {@code clip evaluate}: zero-shot, linear probe, retrieval or embeddings of a checkpoint on a dataset. */
+/**
+ * {@code clip evaluate}: zero-shot, linear probe, retrieval or embeddings of a CLIP checkpoint, or captioning by a
+ * LiMBeR model, on a dataset.
+ */
 @Command(
     name = "evaluate",
     mixinStandardHelpOptions = true,
@@ -33,6 +41,9 @@ import picocli.CommandLine.Option;
         "- retrieval: image-to-text and text-to-image recall@1/5/10 and median rank on captions; identical captions"
             + " are one candidate (eval.retrieval.dedupe-captions=false: one per row).",
         "- embed: image and/or text embeddings with their keys to OUT/embeddings (Parquet).",
+        "- captioning: a LiMBeR model (--limber) captions the images; BLEU-4 and CIDEr-D against all captions of each"
+            + " image, beside two baselines in the same run: the images shuffled, and the language model with no"
+            + " image. Decoding: lm.decode.* or the options below; settings eval.captioning.*.",
         "Writes OUT/report.json and OUT/report.html (plots). Settings: eval.* (conf/evaluation.conf)."})
 final class EvaluateCommand extends JobCommand {
 
@@ -56,8 +67,16 @@ final class EvaluateCommand extends JobCommand {
   String model;
 
   @Option(names = "--task", defaultValue = "zeroshot", paramLabel = "TASK",
-      description = "zeroshot, linear-probe, retrieval or embed (default: ${DEFAULT-VALUE}).")
+      description = "zeroshot, linear-probe, retrieval, embed or captioning (default: ${DEFAULT-VALUE}).")
   String task;
+
+  @Option(names = "--limber", paramLabel = "DIR",
+      description = "--task captioning: a train-limber output directory (its newest checkpoint) or a"
+          + " checkpoints/step-N directory.")
+  String limber;
+
+  @Mixin
+  DecodeOptions decodeOptions;
 
   @Option(names = "--dataset", required = true, paramLabel = "KIND:PATH",
       description = "idx:DIR (MNIST-format files), folder:DIR (a sub-directory per class; train/ and test/ as"
@@ -95,6 +114,8 @@ final class EvaluateCommand extends JobCommand {
 
   private EvalOptions options;
   private Evaluation.Request request;
+  private CaptionOptions captionOptions;
+  private final CaptionModel.Loader captionLoader = LimberCaptionModel.LOADER;
 
   @Override
   void prepare(Settings settings) {
@@ -118,6 +139,14 @@ final class EvaluateCommand extends JobCommand {
     }
     Evaluation.Task t = Evaluation.Task.parse(task);
     EvalData.Spec spec = EvalData.Spec.parse(dataset);
+    if (t == Evaluation.Task.CAPTIONING) {
+      prepareCaptioning(settings, spec);
+      return;
+    }
+    if (limber != null || decodeOptions.any()) {
+      throw new IllegalArgumentException("Cannot use --limber or the decoding options with --task " + task
+          + ": they belong to --task captioning");
+    }
     EvalData.Spec trainSpec = trainDataset == null ? null : EvalData.Spec.parse(trainDataset);
     if (trainSpec != null && t != Evaluation.Task.LINEAR_PROBE) {
       throw new IllegalArgumentException("Cannot use --train-dataset with --task " + task + ": only linear-probe"
@@ -154,6 +183,27 @@ final class EvaluateCommand extends JobCommand {
     request = new Evaluation.Request(t, resolved, spec, trainSpec, out, embed);
   }
 
+  /** {@code --task captioning}: a LiMBeR model, no CLIP checkpoint. */
+  private void prepareCaptioning(Settings settings, EvalData.Spec spec) {
+    if (limber == null) {
+      throw new IllegalArgumentException("Cannot run --task captioning without --limber DIR (a train-limber output)");
+    }
+    if (checkpoint != null || tokenizer != null || model != null || trainDataset != null) {
+      throw new IllegalArgumentException("Cannot use --checkpoint, --tokenizer, --model or --train-dataset with --task"
+          + " captioning: the LiMBeR model (--limber) names its own CLIP and language model");
+    }
+    captionOptions = CaptionOptions.from(settings).withDecoding(decodeOptions.apply(Decoding.from(settings)));
+    if (new Path(spec.path()).toUri().getScheme() == null) {
+      Inputs.requireLocalExists("--dataset", spec.path());
+    }
+    if (new Path(limber).toUri().getScheme() == null) {
+      Inputs.requireLocalExists("--limber", limber);
+    }
+    // Reads P's checkpoint and limber.json and checks the frozen parts, so a wrong --limber stops before Spark.
+    captionLoader.describe(limber, new Configuration());
+    request = new Evaluation.Request(Evaluation.Task.CAPTIONING, limber, spec, null, out, embed);
+  }
+
   /** Imports the weights file {@code --checkpoint} into {@code OUT/imported-weights}; returns its checkpoint. */
   private String importWeights(Settings settings) {
     String merges = tokenizer != null ? tokenizer : TokenizerOptions.from(settings).merges();
@@ -174,7 +224,9 @@ final class EvaluateCommand extends JobCommand {
 
   @Override
   int run(SparkSession spark) {
-    Map<String, Object> report = Evaluation.run(spark, request, options);
+    Map<String, Object> report = request.task() == Evaluation.Task.CAPTIONING
+        ? Evaluation.captioning(spark, request, options, captionOptions, captionLoader)
+        : Evaluation.run(spark, request, options);
     var printer = out();
     printer.println(summary(report));
     printer.flush();
@@ -217,6 +269,17 @@ final class EvaluateCommand extends JobCommand {
         sb.append(String.format(Locale.ROOT, "  %s: R@1 %.4f, R@5 %.4f, R@10 %.4f, median rank %s%n",
             dir.replace('_', ' '), (Double) m.get("recall@1"), (Double) m.get("recall@5"), (Double) m.get("recall@10"),
             m.get("median_rank")));
+      }
+    }
+    if (report.get("captioning") instanceof Map<?, ?> c) {
+      sb.append(String.format(Locale.ROOT, "  captioning of %s distinct images (%s reference captions, %s skipped);"
+          + " %s%n", c.get("images"), c.get("references"), c.get("skipped"), c.get("decoding")));
+      for (String[] v : new String[][] {{"model", "model"}, {"shuffled", "shuffled images"},
+          {"no_image", "no image"}}) {
+        if (c.get(v[0]) instanceof Map<?, ?> m) {
+          sb.append(String.format(Locale.ROOT, "  %-16s BLEU-4 %.4f, CIDEr-D %.4f%n", v[1] + ":", (Double) m.get("bleu4"),
+              (Double) m.get("cider_d")));
+        }
       }
     }
     if (report.get("embed") instanceof Map<?, ?> e) {

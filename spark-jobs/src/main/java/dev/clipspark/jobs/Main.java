@@ -25,6 +25,7 @@ import picocli.CommandLine.Command;
         TrainLmCommand.class,
         TrainLimberCommand.class,
         EvaluateCommand.class,
+        CaptionCommand.class,
         ImportWeightsCommand.class,
         ExportWeightsCommand.class,
         BenchCommand.class,

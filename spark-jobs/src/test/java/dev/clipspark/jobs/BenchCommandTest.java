@@ -11,7 +11,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@code bench loss}, {@code bench collective} and {@code bench build} at small sizes: their JSON keys and
+ * {@code bench loss}, {@code bench collective}, {@code bench build} and {@code bench decode} at small sizes: their JSON keys and
  * consistent figures.
  */
 class BenchCommandTest {
@@ -40,6 +40,23 @@ class BenchCommandTest {
     assertThat(r.get("lazy_fetched").asLong()).isPositive().isLessThan(r.get("matched").asLong());
     assertThat(r.get("written").asLong()).isPositive();
     assertThat(r.get("lazy_work_bytes").asLong()).isLessThan(r.get("all_work_bytes").asLong());
+  }
+
+  @Test
+  void decodeTimesTheKeyValueCacheAgainstFullRecomputation() throws Exception {
+    Path json = dir.resolve("decode.json");
+    assertThat(run("bench", "decode", "--model", "gpt2-tiny", "--batch", "2", "--prompts", "3", "--tokens", "6",
+        "--repeats", "1", "--json", json.toString())).as(err.toString()).isZero();
+    assertThat(out.toString()).startsWith("bench decode").contains("cached_tokens_per_second", "speedup");
+    JsonNode r = new ObjectMapper().readTree(json.toFile());
+    assertThat(r.get("same_tokens").asBoolean()).isTrue();
+    assertThat(r.get("tokens").asInt()).isEqualTo(6);
+    assertThat(r.get("cached_seconds").asDouble()).isPositive();
+    assertThat(r.get("uncached_seconds").asDouble()).isPositive();
+    err.getBuffer().setLength(0);
+    assertThat(run("bench", "decode", "--model", "gpt2-tiny", "--prompts", "60", "--tokens", "10")).isNotZero();
+    assertThat(err.toString()).contains("Cannot time 60 prompts and 10 tokens with gpt2-tiny: they need 69 positions,"
+        + " n_ctx is 64");
   }
 
   @Test

@@ -53,12 +53,15 @@ class NotebooksTest {
     requireJupyter();
     List<Path> notebooks = notebooks();
     assertThat(notebooks).extracting(p -> p.getFileName().toString()).contains("01-zero-shot-classification.ipynb",
-        "02-zero-shot-report.ipynb", "03-compare-checkpoints.ipynb");
+        "02-zero-shot-report.ipynb", "03-compare-checkpoints.ipynb", "04-limber-captioning.ipynb");
     String a = writeCheckpoint(dir.resolve("run-a"), 10, 1);
     String b = writeCheckpoint(dir.resolve("run-b"), 20, 2);
     // "fashion" in the name: the dataset's classes are the shipped Fashion-MNIST list.
     Path data = Files.createDirectories(dir.resolve("fashion-mnist-fixture"));
     writeIdx(data, IMAGES, 3);
+    // Notebook 04: an untrained LiMBeR model and a CSV table of captioned images.
+    String limber = LimberFixture.checkpoint(dir.resolve("limber-model"), CaptionCommandTest.CAPTIONS);
+    Path captioned = writeCaptionedTable(dir.resolve("captioned"));
     Path out = dir.resolve("files");
     Path executed = dir.resolve("executed");
 
@@ -72,6 +75,8 @@ class NotebooksTest {
     env.put("CLIPSPARK_DATASET", "idx:" + data);
     env.put("CLIPSPARK_MAX_ROWS", "50");
     env.put("CLIPSPARK_OUT", out.toString());
+    env.put("CLIPSPARK_LIMBER", limber);
+    env.put("CLIPSPARK_CAPTION_DATASET", "table:" + captioned);
     var timings = new ArrayList<String>();
     long start = System.nanoTime();
     for (Path n : notebooks) {
@@ -98,6 +103,25 @@ class NotebooksTest {
     assertThat(JSON.readTree(out.resolve("03-compare-checkpoints/B/report.json").toFile())
         .path("checkpoint").path("step").asLong()).isEqualTo(20);
     assertThat(out.resolve("01-zero-shot-classification/images")).isDirectoryContaining("glob:**/test-*.png");
+    JsonNode captioning = JSON.readTree(out.resolve("04-limber-captioning/evaluate/report.json").toFile());
+    assertThat(captioning.path("captioning").path("images").asInt()).isEqualTo(CaptionCommandTest.CAPTIONS.size());
+    assertThat(captioning.path("captioning").path("no_image").path("cider_d").isNumber()).isTrue();
+    assertThat(out.resolve("04-limber-captioning/caption/captions.html")).isRegularFile();
+  }
+
+  /** PNG images of the shape captions and {@code DIR/captions.csv} (key, image path, caption); returns the CSV. */
+  static Path writeCaptionedTable(Path dir) throws Exception {
+    Files.createDirectories(dir);
+    var csv = new StringBuilder("key,image,caption\n");
+    for (int i = 0; i < CaptionCommandTest.CAPTIONS.size(); i++) {
+      Path image = dir.resolve("image-" + i + ".png");
+      Files.write(image, CaptionCommandTest.png(new java.awt.Color(40 * i, 200 - 30 * i, 90), i));
+      csv.append("img-").append(i).append(',').append(image).append(',').append(CaptionCommandTest.CAPTIONS.get(i))
+          .append('\n');
+    }
+    Path file = dir.resolve("captions.csv");
+    Files.writeString(file, csv.toString(), UTF_8);
+    return file;
   }
 
   @Test

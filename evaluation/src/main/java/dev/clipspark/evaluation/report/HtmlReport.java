@@ -157,6 +157,10 @@ public final class HtmlReport {
       if (retrieval.path("examples").isArray() && !retrieval.path("examples").isEmpty()) {
         examples(retrieval.path("examples"));
       }
+      JsonNode captioning = report.path("captioning");
+      if (captioning.path("examples").isArray() && !captioning.path("examples").isEmpty()) {
+        captionExamples(captioning.path("examples"));
+      }
       if (report.path("learning_curve").isArray() && !report.path("learning_curve").isEmpty()) {
         learningCurves(report.path("learning_curve"));
       }
@@ -172,6 +176,7 @@ public final class HtmlReport {
         case "zeroshot" -> "Zero-shot classification";
         case "linear-probe" -> "Linear probe";
         case "retrieval" -> "Retrieval";
+        case "captioning" -> "Captioning";
         default -> task;
       };
     }
@@ -230,7 +235,8 @@ public final class HtmlReport {
       JsonNode zeroshot = report.path("zeroshot");
       JsonNode probe = report.path("linear_probe");
       JsonNode retrieval = report.path("retrieval");
-      if (!zeroshot.isObject() && !probe.isObject() && !retrieval.isObject()) {
+      JsonNode captioning = report.path("captioning");
+      if (!zeroshot.isObject() && !probe.isObject() && !retrieval.isObject() && !captioning.isObject()) {
         return;
       }
       out.append("<section id=\"metrics\">\n<h2>Metrics</h2>\n");
@@ -243,7 +249,85 @@ public final class HtmlReport {
       if (retrieval.isObject()) {
         retrievalTable(retrieval);
       }
+      if (captioning.isObject()) {
+        captioningTable(captioning);
+      }
       out.append("</section>\n");
+    }
+
+    private static final String[][] CAPTION_VARIANTS = {{"model", "model"},
+        {"shuffled", "shuffled images (baseline)"}, {"no_image", "no image (baseline)"}};
+
+    private void captioningTable(JsonNode captioning) {
+      out.append("<table id=\"metrics-captioning\">\n<caption>Captioning");
+      if (captioning.path("images").isNumber()) {
+        out.append(" (").append(Html.count(captioning.path("images").asLong())).append(" images");
+        if (captioning.path("references").isNumber()) {
+          out.append(", ").append(Html.count(captioning.path("references").asLong())).append(" reference captions");
+        }
+        out.append(")");
+      }
+      out.append("</caption>\n<tr><th>captions from</th><th>BLEU-4</th><th>CIDEr-D</th><th>BLEU-1</th></tr>\n");
+      for (String[] v : CAPTION_VARIANTS) {
+        JsonNode scores = captioning.path(v[0]);
+        if (!scores.isObject()) {
+          continue;
+        }
+        OptionalDouble bleu1 = scores.path("bleu").isArray() && scores.path("bleu").size() > 0
+            ? OptionalDouble.of(scores.path("bleu").get(0).asDouble()) : OptionalDouble.empty();
+        out.append("<tr><td>").append(Html.text(v[1])).append("</td>").append(numberCell(number(scores, "bleu4")))
+            .append(numberCell(number(scores, "cider_d"))).append(numberCell(bleu1)).append("</tr>\n");
+      }
+      out.append("</table>\n");
+      JsonNode decoding = captioning.path("decoding");
+      if (decoding.isObject()) {
+        var parts = new ArrayList<String>();
+        decoding.fields().forEachRemaining(e -> parts.add(e.getKey() + " = " + e.getValue().asText()));
+        out.append("<p id=\"captioning-decoding\">Decoding: <code>").append(Html.text(String.join(", ", parts)))
+            .append("</code>.</p>\n");
+      }
+      if (captioning.hasNonNull("rule")) {
+        out.append("<p class=\"note\" id=\"captioning-rule\">").append(Html.text(captioning.path("rule").asText()))
+            .append(".</p>\n");
+      }
+    }
+
+    private void captionExamples(JsonNode examples) {
+      section("captioning", "Captioning examples");
+      out.append("<p>Each image with the caption the model writes, the captions of the two baselines and the"
+          + " reference captions.</p>\n<div class=\"examples\">\n");
+      int index = 0;
+      for (JsonNode example : examples) {
+        String key = example.path("key").asText("");
+        out.append("<figure class=\"example\" id=\"caption-example-").append(index++).append("\">\n");
+        image(example, "image " + key);
+        out.append("<figcaption>");
+        if (!key.isEmpty()) {
+          out.append("<div class=\"key\"><code>").append(Html.text(key)).append("</code></div>\n");
+        }
+        out.append("<dl>\n");
+        for (String[] v : CAPTION_VARIANTS) {
+          if (example.hasNonNull(v[0])) {
+            out.append("<dt>").append(Html.text(v[1])).append("</dt><dd class=\"caption-").append(v[0]).append("\">")
+                .append(Html.text(example.path(v[0]).asText())).append("</dd>\n");
+          }
+        }
+        out.append("</dl>\n<div>References:</div><ul class=\"references\">\n");
+        example.path("references").forEach(r -> out.append("<li>").append(Html.text(r.asText())).append("</li>\n"));
+        out.append("</ul>\n</figcaption>\n</figure>\n");
+      }
+      out.append("</div>\n</section>\n");
+    }
+
+    private void image(JsonNode example, String alt) {
+      String image = example.path("image_jpeg_base64").asText("");
+      if (!image.isEmpty() && BASE64.matcher(image).matches()) {
+        out.append("<img class=\"example-image\" alt=\"").append(Html.text(alt))
+            .append("\" src=\"data:image/jpeg;base64,").append(image.replaceAll("\\s", "")).append("\">\n");
+      } else {
+        out.append("<p class=\"note\">").append(image.isEmpty() ? "No image in the report." : "The image is not base64.")
+            .append("</p>\n");
+      }
     }
 
     private void zeroshotTable(JsonNode zeroshot) {
@@ -631,7 +715,7 @@ public final class HtmlReport {
   }
 
   /** {@code 'sha256-...'} source expression for a Content-Security-Policy allowing exactly this inline text. */
-  private static String sha256(String inline) {
+  static String sha256(String inline) {
     try {
       byte[] digest = MessageDigest.getInstance("SHA-256").digest(inline.getBytes(StandardCharsets.UTF_8));
       return "sha256-" + Base64.getEncoder().encodeToString(digest);

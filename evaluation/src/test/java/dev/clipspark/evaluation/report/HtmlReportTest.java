@@ -42,6 +42,42 @@ class HtmlReportTest {
       "<img class=\"chart\" id=\"([^\"]+)\" width=\"(\\d+)\" height=\"(\\d+)\" alt=\"[^\"]*\" "
           + "src=\"data:image/png;base64,([A-Za-z0-9+/=]+)\">");
 
+  // ---- captioning
+
+  @Test
+  void captioningReportHasTheThreeVariantsAndEscapedCaptions() {
+    ObjectNode report = JSON.createObjectNode();
+    report.put("task", "captioning");
+    report.putObject("checkpoint").put("directory", "/runs/limber/checkpoints/step-00000040")
+        .put("model", "LiMBeR (pooled features, k = 4)").put("step", 40);
+    report.putObject("dataset").put("spec", "shards:/data/shapes").put("split", "test").put("rows", 12);
+    ObjectNode c = report.putObject("captioning");
+    c.put("images", 10).put("references", 12);
+    c.putObject("decoding").put("decode", "beam").put("beam_width", 3);
+    double[][] scores = {{0.41, 3.2}, {0.05, 0.31}, {0.02, 0.12}};
+    String[] variants = {"model", "shuffled", "no_image"};
+    for (int i = 0; i < 3; i++) {
+      ObjectNode v = c.putObject(variants[i]);
+      v.put("bleu4", scores[i][0]).put("cider_d", scores[i][1]);
+      v.putArray("bleu").add(0.9).add(0.7).add(0.5).add(scores[i][0]);
+    }
+    ObjectNode e = c.putArray("examples").addObject();
+    e.put("key", "img-1").put("model", "<script>alert(1)</script> a red circle").put("shuffled", "a blue square")
+        .put("no_image", "a shape").put("image_jpeg_base64", "AAAA");
+    e.putArray("references").add("a red circle & a dot");
+
+    String html = HtmlReport.render(report);
+
+    assertThat(html).contains("<h1>Captioning: LiMBeR (pooled features, k = 4) at step 40</h1>");
+    assertThat(html).contains("<table id=\"metrics-captioning\">\n<caption>Captioning (10 images, 12 reference"
+        + " captions)</caption>");
+    assertThat(html).containsSubsequence("<td>model</td>", "<td>shuffled images (baseline)</td>",
+        "<td>no image (baseline)</td>");
+    assertThat(html).contains("Decoding: <code>decode = beam, beam_width = 3</code>");
+    assertThat(html).contains("&lt;script&gt;alert(1)&lt;/script&gt; a red circle").doesNotContain("<script>alert");
+    assertThat(html).contains("<li>a red circle &amp; a dot</li>").contains("src=\"data:image/jpeg;base64,AAAA\"");
+  }
+
   // ---- zero-shot
 
   @Test

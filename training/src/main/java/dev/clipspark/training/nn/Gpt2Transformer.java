@@ -135,6 +135,122 @@ public final class Gpt2Transformer implements Layer {
     return backwardToInput(gradOutput);
   }
 
+  /**
+   * The key/value cache of a batch of sequences that grow a few positions at a time ({@link #forwardCached}): each
+   * block's keys and values of every position seen so far, so that a new token costs one position's work instead
+   * of the whole prefix's.
+   */
+  public static final class Cache {
+    private final List<MultiHeadAttention.KeyValues> layers;
+    private final long capacity;
+    private long batch = -1;
+
+    private Cache(List<MultiHeadAttention.KeyValues> layers, long capacity) {
+      this.layers = layers;
+      this.capacity = capacity;
+    }
+
+    /** Positions held (the same in every row). */
+    public long length() {
+      return layers.isEmpty() ? 0 : layers.get(0).length();
+    }
+
+    /** Positions it can hold. */
+    public long capacity() {
+      return capacity;
+    }
+
+    /** Rows, or -1 before the first pass. */
+    public long batch() {
+      return batch;
+    }
+
+    /**
+     * Keeps the rows {@code rows} of the batch, in that order (rows may repeat: beam search continues one
+     * sequence in several beams).
+     */
+    public void select(int[] rows) {
+      for (int r : rows) {
+        if (r < 0 || r >= batch) {
+          throw new IllegalArgumentException(String.format("Cannot keep row %d of a cached batch of %d", r, batch));
+        }
+      }
+      for (MultiHeadAttention.KeyValues kv : layers) {
+        kv.select(rows);
+      }
+      batch = rows.length;
+    }
+  }
+
+  /**
+   * An empty cache for sequences of at most {@code capacity} positions.
+   *
+   * @throws IllegalArgumentException if {@code capacity} is not between 1 and n_ctx
+   */
+  public Cache newCache(long capacity) {
+    checkLength(capacity);
+    var layers = new ArrayList<MultiHeadAttention.KeyValues>(blocks.size());
+    for (ResidualAttentionBlock block : blocks) {
+      layers.add(block.attention().newCache(capacity));
+    }
+    return new Cache(layers, capacity);
+  }
+
+  /**
+   * Inference only: next-token logits of new positions, given as input embeddings {@code [B, t, width]} that
+   * follow the positions {@code cache} already holds (their positions are {@code cache.length()} onwards); the
+   * new keys and values are appended to the cache. Running a sequence in pieces gives the logits of one
+   * {@link #forwardEmbeddings} pass over the whole sequence (up to the order of floating-point sums). It
+   * overwrites the state a backward pass would need: do not interleave it with training passes.
+   *
+   * @return {@code [B, t, vocab]}
+   * @throws IllegalArgumentException if the sequence would outgrow the cache, or the batch changed
+   */
+  public INDArray forwardCached(INDArray embeddings, Cache cache) {
+    if (embeddings.rank() != 3 || embeddings.size(2) != width) {
+      throw new IllegalArgumentException(String.format("Cannot run the language model on embeddings of shape %s:"
+          + " expected [batch, t, %d]", Arrays.toString(embeddings.shape()), width));
+    }
+    long b = embeddings.size(0);
+    long t = embeddings.size(1);
+    long start = cache.length();
+    if (t < 1 || start + t > cache.capacity()) {
+      throw new IllegalArgumentException(String.format("Cannot run the language model on %d more positions after"
+          + " %d: at most %d fit (n_ctx %d)", t, start, cache.capacity(), contextLength()));
+    }
+    if (cache.batch >= 0 && cache.batch != b) {
+      throw new IllegalArgumentException(String.format("Cannot continue %d cached sequences with a batch of %d",
+          cache.batch, b));
+    }
+    cache.batch = b;
+    INDArray x = embeddings.dup('c');
+    INDArray positions = wpe.get(NDArrayIndex.interval(start, start + t), NDArrayIndex.all());
+    x.reshape('c', b, t * width).addiRowVector(positions.dup('c').reshape('c', new long[] {t * width}));
+    for (int i = 0; i < blocks.size(); i++) {
+      x = blocks.get(i).forwardCached(x, cache.layers.get(i));
+    }
+    INDArray h = Linear.rows(lnF.forward(x), width);
+    INDArray logits = Nd4j.createUninitialized(x.dataType(), b * t, vocabSize());
+    Nd4j.gemm(h, wte, logits, false, true, 1.0, 0.0);
+    return logits.reshape('c', b, t, vocabSize());
+  }
+
+  /**
+   * The input embeddings of token ids, {@code [n, width]}: rows of {@code wte.weight} (positions are added by the
+   * forward passes).
+   *
+   * @throws IllegalArgumentException for an id outside the vocabulary
+   */
+  public INDArray embed(int... tokens) {
+    for (int id : tokens) {
+      if (id < 0 || id >= vocabSize()) {
+        throw new IllegalArgumentException(String.format("Cannot embed token id %d: the vocabulary has %d tokens",
+            id, vocabSize()));
+      }
+    }
+    return Nd4j.pullRows(wte, 1, tokens);
+  }
+
   private void checkLength(long t) {
     if (t < 1 || t > contextLength()) {
       throw new IllegalArgumentException(String.format("Cannot run the language model on %d positions: must be"

@@ -136,6 +136,108 @@ public final class MultiHeadAttention implements Layer {
     return inProj.backward(dIn);
   }
 
+  /**
+   * Keys and values of the positions one attention layer has seen so far, for generation one token at a time
+   * ({@link #forwardCached}): {@code [batch * heads, capacity, d]} each, the first {@link #length()} positions
+   * filled.
+   */
+  public static final class KeyValues {
+    private INDArray keys;
+    private INDArray values;
+    private final long heads;
+    private final long capacity;
+    private long length;
+
+    KeyValues(long heads, long capacity) {
+      this.heads = heads;
+      this.capacity = capacity;
+    }
+
+    /** Positions held. */
+    public long length() {
+      return length;
+    }
+
+    private void append(INDArray k, INDArray v, long rows, long t, long d) {
+      if (length + t > capacity) {
+        throw new IllegalArgumentException(String.format("Cannot cache %d more positions: %d of at most %d are"
+            + " already held", t, length, capacity));
+      }
+      if (keys == null) {
+        keys = Nd4j.zeros(k.dataType(), rows, capacity, d);
+        values = Nd4j.zeros(v.dataType(), rows, capacity, d);
+      } else if (keys.size(0) != rows) {
+        throw new IllegalArgumentException(String.format("Cannot extend cached sequences of batch %d with a batch of"
+            + " %d", keys.size(0) / heads, rows / heads));
+      }
+      keys.get(NDArrayIndex.all(), NDArrayIndex.interval(length, length + t), NDArrayIndex.all()).assign(k);
+      values.get(NDArrayIndex.all(), NDArrayIndex.interval(length, length + t), NDArrayIndex.all()).assign(v);
+      length += t;
+    }
+
+    /** Keeps the batch rows {@code rows} in that order (a row may repeat): {@code [b * heads, ...]} regrouped. */
+    void select(int[] rows) {
+      if (keys == null) {
+        return;
+      }
+      keys = selectRows(keys, rows);
+      values = selectRows(values, rows);
+    }
+
+    private INDArray selectRows(INDArray a, int[] rows) {
+      long per = a.length() / (a.size(0) / heads);
+      INDArray flat = a.reshape('c', a.size(0) / heads, per);
+      return Nd4j.pullRows(flat, 1, rows).reshape('c', rows.length * heads, capacity, a.size(2));
+    }
+  }
+
+  /** An empty cache of at most {@code capacity} positions for {@link #forwardCached}. */
+  public KeyValues newCache(long capacity) {
+    return new KeyValues(heads, capacity);
+  }
+
+  /**
+   * Inference only: attention of the new positions {@code input [batch, t, width]} over every position the cache
+   * holds plus these, causally (new position i sees the cached ones and new ones up to i); their keys and values
+   * are appended to {@code cache}. The same numbers as {@link #forward} on the whole sequence, for the new rows.
+   * It overwrites the state a {@link #backward} pass would need: do not interleave it with training passes.
+   */
+  public INDArray forwardCached(INDArray input, KeyValues cache) {
+    if (input.rank() != 3 || input.size(2) != width) {
+      throw new IllegalArgumentException(String.format("Cannot apply attention to input of shape %s: expected"
+          + " [batch, seq, %d]", Arrays.toString(input.shape()), width));
+    }
+    long b = input.size(0);
+    long t = input.size(1);
+    long d = width / heads;
+    INDArray qkv = inProj.forward(input).reshape('c', b, t, 3, heads, d).permute(2, 0, 3, 1, 4).dup('c');
+    INDArray qNew = qkv.get(NDArrayIndex.point(0)).reshape('c', b * heads, t, d).muli(1.0 / Math.sqrt(d));
+    long start = cache.length;
+    cache.append(qkv.get(NDArrayIndex.point(1)).reshape('c', b * heads, t, d),
+        qkv.get(NDArrayIndex.point(2)).reshape('c', b * heads, t, d), b * heads, t, d);
+    long total = cache.length;
+    INDArray keys = cache.keys.get(NDArrayIndex.all(), NDArrayIndex.interval(0, total), NDArrayIndex.all()).dup('c');
+    INDArray values = cache.values.get(NDArrayIndex.all(), NDArrayIndex.interval(0, total), NDArrayIndex.all())
+        .dup('c');
+    INDArray scores = Nd4j.matmul(qNew, keys, null, false, true, false).reshape('c', b * heads, t * total);
+    if (causal && t > 1) {
+      INDArray mask = Nd4j.zeros(input.dataType(), t, total);
+      for (long i = 0; i < t; i++) {
+        for (long j = start + i + 1; j < total; j++) {
+          mask.putScalar(i, j, Double.NEGATIVE_INFINITY);
+        }
+      }
+      scores.addiRowVector(mask.reshape('c', new long[] {t * total}));
+    }
+    INDArray rows = scores.reshape('c', b * heads * t, total);
+    rows.subiColumnVector(rows.max(1).reshape(rows.size(0), 1));
+    Transforms.exp(rows, false);
+    rows.diviColumnVector(rows.sum(1).reshape(rows.size(0), 1));
+    INDArray heads3 = Nd4j.matmul(rows.reshape('c', b * heads, t, total), values);
+    INDArray merged = heads3.reshape('c', b, heads, t, d).permute(0, 2, 1, 3).dup('c').reshape('c', b, t, width);
+    return outProj.forward(merged);
+  }
+
   /** The flattened {@code [t * t]} additive mask: 0 on and below the diagonal, minus infinity above. */
   private static INDArray causalMask(INDArray like, long t) {
     INDArray mask = Nd4j.zeros(like.dataType(), t, t);

@@ -73,6 +73,20 @@ public final class ResidualAttentionBlock implements Layer {
     return dh.addi(ln1.backward(attn.backward(dh)));
   }
 
+  /** The attention layer (for its key/value cache). */
+  public MultiHeadAttention attention() {
+    return attn;
+  }
+
+  /**
+   * Inference only: the block on new positions {@code x}, attending over the positions {@code cache} holds too
+   * (see {@link MultiHeadAttention#forwardCached}).
+   */
+  public INDArray forwardCached(INDArray x, MultiHeadAttention.KeyValues cache) {
+    INDArray h = attn.forwardCached(ln1.forward(x), cache).addi(x);
+    return h.addi(mlp(ln2.forward(h)));
+  }
+
   private INDArray mlp(INDArray x) {
     return proj.forward(gelu.forward(fc.forward(x)));
   }
