@@ -277,8 +277,13 @@ final class EvaluateCommand extends JobCommand {
       for (String[] v : new String[][] {{"model", "model"}, {"shuffled", "shuffled images"},
           {"no_image", "no image"}}) {
         if (c.get(v[0]) instanceof Map<?, ?> m) {
-          sb.append(String.format(Locale.ROOT, "  %-16s BLEU-4 %.4f, CIDEr-D %.4f%n", v[1] + ":", (Double) m.get("bleu4"),
+          sb.append(String.format(Locale.ROOT, "  %-16s BLEU-4 %.4f, CIDEr-D %.4f", v[1] + ":", (Double) m.get("bleu4"),
               (Double) m.get("cider_d")));
+          if (c.get("label_words") instanceof Map<?, ?> lw && lw.get(v[0]) instanceof Map<?, ?> w) {
+            sb.append(String.format(Locale.ROOT, "; names the label's words %s, all of them %.3f", w.get("by_position")
+                .toString().replaceAll("(\\d\\.\\d{3})\\d*", "$1"), (Double) w.get("all")));
+          }
+          sb.append(String.format(Locale.ROOT, "%n"));
         }
       }
     }

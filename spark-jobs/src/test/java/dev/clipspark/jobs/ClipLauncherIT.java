@@ -66,7 +66,7 @@ class ClipLauncherIT {
     assertThat(run.output()).contains("BPE merges learned");
 
     // Step 5: the tiny model trained on the dataset, its loss falling from about ln(64).
-    assertThat(run.output()).contains("5/6 training tiny-vit").contains("step 25/248 epoch 0 loss ");
+    assertThat(run.output()).contains("5/9 training tiny-vit").contains("step 25/248 epoch 0 loss ");
     var curve = java.util.regex.Pattern.compile("loss (\\d+\\.\\d+) at step 1 -> (\\d+\\.\\d+) at step 248")
         .matcher(run.output());
     assertThat(curve.find()).as(run.output()).isTrue();
@@ -76,7 +76,7 @@ class ClipLauncherIT {
     assertThat(Files.readAllLines(out.resolve("train/metrics.jsonl"))).hasSizeGreaterThan(5);
 
     // Step 6: zero-shot on unseen images of the 48 classes, with a report.
-    var zeroShot = java.util.regex.Pattern.compile("6/6 zero-shot on 384 unseen images of the 48 classes: top-1"
+    var zeroShot = java.util.regex.Pattern.compile("6/9 zero-shot on 384 unseen images of the 48 classes: top-1"
         + " (\\d\\.\\d+), top-5 (\\d\\.\\d+) \\(chance 0\\.021\\)").matcher(run.output());
     assertThat(zeroShot.find()).as(run.output()).isTrue();
     assertThat(Double.parseDouble(zeroShot.group(1))).as("demo zero-shot top-1, chance 0.021").isGreaterThan(0.2);
@@ -84,6 +84,30 @@ class ClipLauncherIT {
     assertThat(run.output()).contains(out.resolve("evaluation/report.html").toAbsolutePath().toString());
     Map<?, ?> report = json.readValue(out.resolve("evaluation/report.json").toFile(), Map.class);
     assertThat(((Map<?, ?>) report.get("templates")).get("source")).isEqualTo("shapes");
+
+    // Steps 7-9, LiMBeR: a GPT-2 trained on the captions, the linear map P from the frozen CLIP to soft prompts of
+    // the frozen language model, and captions of the unseen images. The learning test: the captions name
+    // the right colour and shape far more often than chance (1/8, 1/6), and CIDEr-D clearly beats both baselines.
+    assertThat(run.output()).contains("7/9 language model gpt2-tiny").contains("8/9 LiMBeR").contains("9/9 captions");
+    var lmCurve = java.util.regex.Pattern.compile("next-token loss (\\d+\\.\\d+) at step 1 -> (\\d+\\.\\d+) at step 400")
+        .matcher(run.output());
+    assertThat(lmCurve.find()).as(run.output()).isTrue();
+    assertThat(Double.parseDouble(lmCurve.group(2))).isLessThan(Double.parseDouble(lmCurve.group(1)) * 0.5);
+    Map<?, ?> captioning = (Map<?, ?>) json.readValue(out.resolve("captioning/report.json").toFile(), Map.class)
+        .get("captioning");
+    double model = ((Number) ((Map<?, ?>) captioning.get("model")).get("cider_d")).doubleValue();
+    double shuffled = ((Number) ((Map<?, ?>) captioning.get("shuffled")).get("cider_d")).doubleValue();
+    double noImage = ((Number) ((Map<?, ?>) captioning.get("no_image")).get("cider_d")).doubleValue();
+    assertThat(model).as("CIDEr-D of the model against shuffled images %s and no image %s", shuffled, noImage)
+        .isGreaterThan(1.5 * Math.max(shuffled, noImage)).isGreaterThan(Math.max(shuffled, noImage) + 0.2);
+    Map<?, ?> words = (Map<?, ?>) ((Map<?, ?>) captioning.get("label_words")).get("model");
+    List<?> byPosition = (List<?>) words.get("by_position");
+    assertThat(((Number) byPosition.get(0)).doubleValue()).as("captions naming the colour, chance 0.125")
+        .isGreaterThan(0.4);
+    assertThat(((Number) byPosition.get(1)).doubleValue()).as("captions naming the shape, chance 0.167")
+        .isGreaterThan(0.4);
+    assertThat(((Number) words.get("all")).doubleValue()).as("captions naming both, chance 0.021").isGreaterThan(0.15);
+    assertThat(out.resolve("captioning/report.html")).isRegularFile();
 
     // The tokenizer trainer on its own, on the demo's dataset, with a vocabulary the captions cannot fill.
     Path merges = dir.resolve("merges.txt");

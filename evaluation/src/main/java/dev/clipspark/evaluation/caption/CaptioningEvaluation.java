@@ -92,16 +92,21 @@ public final class CaptioningEvaluation {
             .gt(0)).and(functions.col("image").isNotNull()))
         .withColumn("id", functions.sha2(functions.col("image"), 256));
     Dataset<Row> images = rows.groupBy("id").agg(functions.min("key").as("key"), functions.first("image").as("image"),
-        functions.array_sort(functions.collect_set("caption")).as("references"), functions.count("*").as("n"))
+        functions.array_sort(functions.collect_set("caption")).as("references"), functions.count("*").as("n"),
+        functions.min("label").as("label"))
         .persist();
     try {
       var references = new TreeMap<String, List<String>>();
       var keys = new HashMap<String, String>();
+      var labels = new HashMap<String, Integer>();
       long rowCount = 0;
-      for (Row r : images.select("id", "key", "references", "n").collectAsList()) {
+      for (Row r : images.select("id", "key", "references", "n", "label").collectAsList()) {
         references.put(r.getString(0), r.getList(2));
         keys.put(r.getString(0), r.getString(1));
         rowCount += r.getLong(3);
+        if (!r.isNullAt(4)) {
+          labels.put(r.getString(0), r.getInt(4));
+        }
       }
       if (references.isEmpty()) {
         throw new IllegalArgumentException("Cannot evaluate captioning on " + data.spec() + ": it has no captioned"
@@ -160,6 +165,9 @@ public final class CaptioningEvaluation {
         for (String variant : VARIANTS) {
           report.put(variant, scores.get(variant).toReport());
         }
+        if (data.labelled() && !labels.isEmpty()) {
+          report.put("label_words", labelWords(ids, labels, data.classes(), captions));
+        }
         report.put("examples", examples);
         return new Result(rowCount, ids.size(), features.skipped(), referenceCount, scores, captions, examples,
             report);
@@ -169,6 +177,54 @@ public final class CaptioningEvaluation {
     } finally {
       images.unpersist();
     }
+  }
+
+  /**
+   * How often each variant's captions name the words of the image's class label, for labelled datasets (a class
+   * {@code red_circle} has the words {@code red} and {@code circle}): per variant, {@code all} is the share of
+   * labelled images whose caption contains every word of its label (as a token after the scorer's tokenisation),
+   * {@code by_position} the share that contains the label's first, second, ... word (over the images whose label has
+   * that many words). The shuffled-images variant shows the rate of captions that do not see the image.
+   */
+  static Map<String, Object> labelWords(List<String> ids, Map<String, Integer> labels, List<String> classes,
+      Map<String, Map<String, String>> captions) {
+    var out = new LinkedHashMap<String, Object>();
+    var labelled = ids.stream().filter(labels::containsKey).toList();
+    out.put("images", labelled.size());
+    out.put("rule", "a class name is split into words at '_', '-' and spaces; a caption names a word when the word"
+        + " is one of its tokens (lower-cased, punctuation stripped)");
+    for (String variant : VARIANTS) {
+      int all = 0;
+      var hits = new ArrayList<Integer>();
+      var totals = new ArrayList<Integer>();
+      for (String id : labelled) {
+        var tokens = new java.util.HashSet<>(CaptionTokenizer.tokenize(captions.get(variant).get(id)));
+        var words = CaptionTokenizer.tokenize(classes.get(labels.get(id)).replaceAll("[_\\-]+", " "));
+        boolean every = !words.isEmpty();
+        for (int i = 0; i < words.size(); i++) {
+          while (hits.size() <= i) {
+            hits.add(0);
+            totals.add(0);
+          }
+          totals.set(i, totals.get(i) + 1);
+          if (tokens.contains(words.get(i))) {
+            hits.set(i, hits.get(i) + 1);
+          } else {
+            every = false;
+          }
+        }
+        all += every ? 1 : 0;
+      }
+      var m = new LinkedHashMap<String, Object>();
+      m.put("all", labelled.isEmpty() ? 0.0 : (double) all / labelled.size());
+      var byPosition = new ArrayList<Double>();
+      for (int i = 0; i < hits.size(); i++) {
+        byPosition.add((double) hits.get(i) / totals.get(i));
+      }
+      m.put("by_position", byPosition);
+      out.put(variant, m);
+    }
+    return out;
   }
 
   /**

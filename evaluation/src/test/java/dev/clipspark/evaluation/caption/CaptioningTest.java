@@ -252,6 +252,28 @@ class CaptioningTest {
   }
 
   @Test
+  @SuppressWarnings("unchecked")
+  void labelWordsCountTheCaptionsThatNameEachWordOfTheImagesClass() {
+    var ids = List.of("i1", "i2", "i3", "i4");
+    var labels = Map.of("i1", 0, "i2", 1, "i3", 0);   // i4 has no label and is not counted
+    var classes = List.of("red_circle", "light-blue square");
+    var captions = Map.of(
+        "model", Map.of("i1", "A red circle.", "i2", "a light blue circle", "i3", "Red, round", "i4", "x"),
+        "shuffled", Map.of("i1", "a square", "i2", "red", "i3", "a circle", "i4", "x"),
+        "no_image", Map.of("i1", "", "i2", "", "i3", "redcircle", "i4", "x"));
+    Map<String, Object> w = CaptioningEvaluation.labelWords(ids, labels, classes, captions);
+    assertThat(w.get("images")).isEqualTo(3);
+    // model: i1 names red and circle; i2 names light and blue but not square; i3 names red only.
+    assertThat((Map<String, Object>) w.get("model")).containsEntry("all", 1.0 / 3)
+        .containsEntry("by_position", List.of(3.0 / 3, 2.0 / 3, 0.0));
+    assertThat((Map<String, Object>) w.get("shuffled")).containsEntry("all", 0.0)
+        .containsEntry("by_position", List.of(0.0, 1.0 / 3, 0.0));
+    // A word must be a whole token: "redcircle" names neither.
+    assertThat((Map<String, Object>) w.get("no_image")).containsEntry("all", 0.0)
+        .containsEntry("by_position", List.of(0.0, 0.0, 0.0));
+  }
+
+  @Test
   void aSingleCycleLeavesNoImageWithItsOwnFeatures() {
     for (int n = 2; n < 30; n++) {
       int[] p = CaptioningEvaluation.derangement(n, n);
