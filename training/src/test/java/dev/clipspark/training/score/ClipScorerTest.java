@@ -1,0 +1,208 @@
+package dev.clipspark.training.score;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.typesafe.config.ConfigFactory;
+import dev.clipspark.dataset.build.BuildOptions;
+import dev.clipspark.dataset.build.DatasetBuild;
+import dev.clipspark.dataset.build.Schemas;
+import dev.clipspark.dataset.config.ConfigValueException;
+import dev.clipspark.dataset.config.Settings;
+import dev.clipspark.dataset.source.CandidateSource;
+import dev.clipspark.dataset.source.SourceOptions;
+import dev.clipspark.dataset.source.Sources;
+import dev.clipspark.training.data.DataFixtures;
+import dev.clipspark.training.data.ImagePreprocessor;
+import dev.clipspark.training.model.ClipModel;
+import dev.clipspark.training.model.ClipParameters;
+import dev.clipspark.training.model.ModelConfig;
+import dev.clipspark.training.model.TextConfig;
+import dev.clipspark.training.model.VisionConfig;
+import dev.clipspark.training.nn.ParameterSet;
+import dev.clipspark.training.tokenizer.ClipTokenizer;
+import dev.clipspark.training.weights.ExternalWeights;
+import java.io.File;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * The CLIP scorer of build-dataset's filter with a tiny CLIP made here: its scores equal the cosine computed
+ * directly with the model, and a build with it admits only pairs above the threshold and refills the queries.
+ */
+class ClipScorerTest {
+
+  /** A tiny ViT CLIP: 16-pixel images, a 600-row token embedding and a smaller, 519-token tokenizer. */
+  static final ModelConfig MODEL = new ModelConfig("scorer-test", 16, VisionConfig.vit(16, 1, 64, 8, 64),
+      new TextConfig(12, 600, 64, 1, 1));
+  static final List<String> SHAPES = List.of("circle", "square", "triangle", "star", "cross", "ring");
+
+  @TempDir static Path dir;
+  static SparkSession spark;
+  static ParameterSet parameters;
+  static Path weights;
+  static Path merges;
+  static String checkpointDir;
+  static ClipTokenizer tokenizer;
+
+  @BeforeAll
+  static void start() throws IOException {
+    spark = DataFixtures.spark("ClipScorerTest");
+    parameters = ClipParameters.initialize(MODEL, 11, DataType.FLOAT);
+    weights = dir.resolve("model.safetensors");
+    ExternalWeights.write(MODEL, parameters, weights, ExternalWeights.SAFETENSORS);
+    merges = dir.resolve("merges.txt");
+    Files.writeString(merges, "#version: 0.2\nc i\nr e\ns t\nt r\nq u\n");
+    tokenizer = ClipTokenizer.load(merges.toString(), 519);
+    checkpointDir = dir.resolve("imported").toString();
+    ExternalWeights.saveCheckpoint(ExternalWeights.read(weights, null), merges.toString(), checkpointDir,
+        new Configuration());
+  }
+
+  @AfterAll
+  static void stop() {
+    spark.stop();
+  }
+
+  /** The cosine of one pair computed directly: the model's features of the preprocessed image and the caption. */
+  static double direct(byte[] image, String caption) {
+    ClipModel clip = ClipModel.create(MODEL, parameters);
+    clip.setTraining(false);
+    float[] pixels = ImagePreprocessor.eval(16, ImagePreprocessor.Resample.BICUBIC).apply(image, null);
+    INDArray x = clip.encodeImage(Nd4j.createFromArray(pixels).reshape('c', 1, 3, 16, 16)).castTo(DataType.DOUBLE);
+    INDArray y = clip.encodeText(Nd4j.createFromArray(tokenizer.tokenize(List.of(caption), 12, true)))
+        .castTo(DataType.DOUBLE);
+    return x.mul(y).sumNumber().doubleValue() / (x.norm2Number().doubleValue() * y.norm2Number().doubleValue());
+  }
+
+  static BuildOptions.ClipFilter filter(String checkpoint, String tokenizerFile, double min) {
+    return new BuildOptions.ClipFilter(checkpoint, tokenizerFile, min, 5);
+  }
+
+  @Test
+  void scoresAreTheCosineOfTheDirectEmbeddingsForAWeightsFileAndACheckpoint() {
+    String out = DataFixtures.synthetic(spark, dir, "plain", 12, 32, 100);
+    List<Row> rows = spark.read().parquet(out + "/shards").collectAsList();
+    var images = new ArrayList<byte[]>();
+    var captions = new ArrayList<String>();
+    for (Row r : rows) {
+      images.add(r.getAs("image"));
+      captions.add(r.getAs("caption"));
+    }
+    ClipScorer fromFile = ClipScorer.open(filter(weights.toString(), merges.toString(), 0.28), new Configuration());
+    ClipScorer fromCheckpoint = ClipScorer.open(filter(checkpointDir, "", 0.28), new Configuration());
+    float[] a = fromFile.score(images, captions);
+    float[] b = fromCheckpoint.score(images, captions);
+    for (int i = 0; i < rows.size(); i++) {
+      assertThat((double) a[i]).as(captions.get(i)).isCloseTo(direct(images.get(i), captions.get(i)), within(1e-5));
+      assertThat(b[i]).isEqualTo(a[i]);
+    }
+    // Not all alike: the scores carry information.
+    var distinct = new java.util.HashSet<Float>();
+    for (float v : a) {
+      distinct.add(v);
+    }
+    assertThat(distinct).hasSizeGreaterThan(3);
+    assertThat(fromFile.fingerprint()).contains(weights.toString()).isNotEqualTo(fromCheckpoint.fingerprint());
+    assertThat(fromFile.model().text().vocabSize()).isEqualTo(600);
+  }
+
+  @Test
+  @SuppressWarnings("unchecked")
+  void aBuildWithTheFilterAdmitsOnlyPairsAboveTheThresholdAndRefillsTheQueries() throws IOException {
+    // Every candidate, unfiltered and uncapped, with its direct score.
+    String all = DataFixtures.synthetic(spark, dir, "pool", 48, 32, 100);
+    var direct = new HashMap<String, Double>();
+    var query = new HashMap<String, String>();
+    for (Row r : spark.read().parquet(all + "/shards").collectAsList()) {
+      direct.put(r.getAs("key"), direct(r.getAs("image"), r.getAs("caption")));
+      query.put(r.getAs("key"), r.<String>getList(r.fieldIndex("queries")).get(0));
+    }
+    assertThat(direct).hasSize(48);
+    double threshold = direct.values().stream().sorted().toList().get(24);
+
+    // The same pool, filtered, at most 3 pairs per query.
+    String queries = all + "-queries";
+    Settings s = new Settings(ConfigFactory.parseString("source.synthetic.count = 48\nsource.synthetic.image-size = 32"
+            + "\nimage.size = 32\nimage.min-side = 16\nsource.partitions = 4\nbalance.max-per-query = 3"
+            + "\nfilter.clip.checkpoint = \"" + weights + "\"\nfilter.clip.tokenizer = \"" + merges + "\""
+            + "\nfilter.clip.min-similarity = " + threshold + "\nfilter.clip.batch-size = 4")
+        .withFallback(ConfigFactory.defaultReference()).resolve());
+    BuildOptions options = BuildOptions.from(s);
+    ClipScorer scorer = ClipScorer.open(options.clipFilter(), new Configuration());
+    CandidateSource source = Sources.parse("synthetic:pool", SourceOptions.from(s));
+    String out = dir.resolve("filtered").toString();
+    DatasetBuild.run(spark, new DatasetBuild.Request(queries, List.of(source), out, false, scorer), options);
+
+    List<Row> rows = spark.read().parquet(out + "/shards").collectAsList();
+    var admittedPerQuery = new HashMap<String, Integer>();
+    for (Row r : rows) {
+      float similarity = r.getAs(Schemas.CLIP_SIMILARITY);
+      String key = r.getAs("key");
+      assertThat((double) similarity).as(key).isGreaterThanOrEqualTo(threshold)
+          .isCloseTo(direct.get(key), within(1e-5));
+      admittedPerQuery.merge(query.get(key), 1, Integer::sum);
+    }
+    // Each query admits as many passing pairs as it has, up to its cap: rejected ones gave their place away.
+    for (String q : SHAPES) {
+      long passing = direct.entrySet().stream()
+          .filter(e -> query.get(e.getKey()).equals(q) && e.getValue() >= threshold).count();
+      assertThat(admittedPerQuery.getOrDefault(q, 0)).as(q).isEqualTo((int) Math.min(3, passing));
+    }
+    Map<String, Object> stats = new ObjectMapper().readValue(new File(out, "stats.json"), Map.class);
+    List<Row> scored = spark.read().option("recursiveFileLookup", "true")
+        .parquet(out + "/_work/scored").collectAsList();
+    long below = scored.stream().filter(r -> r.<Float>getAs("similarity") < threshold).count();
+    assertThat(below).isPositive();
+    assertThat(((Number) ((Map<String, Object>) stats.get("rejected")).get("clip_score")).longValue())
+        .isEqualTo(below);
+    assertThat(scored).hasSize(rows.size() + (int) below);
+    for (Row r : scored) {
+      assertThat((double) r.<Float>getAs("similarity")).isCloseTo(direct.get(r.<String>getAs("key")), within(1e-5));
+    }
+  }
+
+  @Test
+  void badWeightsOrTokenizersStopTheJobWithTheKey() throws IOException {
+    Configuration conf = new Configuration();
+    Path missing = dir.resolve("no-such.pt");
+    assertThatThrownBy(() -> ClipScorer.open(filter(missing.toString(), "", 0.3), conf))
+        .isInstanceOf(ConfigValueException.class)
+        .hasMessage("Cannot set filter.clip.checkpoint to " + missing
+            + ": must name a file or directory that exists; nothing is there");
+    Path junk = dir.resolve("junk.pt");
+    Files.writeString(junk, "not weights");
+    assertThatThrownBy(() -> ClipScorer.open(filter(junk.toString(), merges.toString(), 0.3), conf))
+        .isInstanceOf(ConfigValueException.class)
+        .hasMessageStartingWith("Cannot set filter.clip.checkpoint to " + junk + ": must be a ClipSpark checkpoint"
+            + " or training output directory, or a weights file import-weights reads (.pt, .bin, .safetensors):"
+            + " Cannot read weights " + junk);
+    assertThatThrownBy(() -> ClipScorer.open(filter(weights.toString(), "", 0.3), conf))
+        .isInstanceOf(ConfigValueException.class)
+        .hasMessageStartingWith("Cannot set filter.clip.tokenizer to \"\": must name the merges file the weights in "
+            + weights + " were trained with");
+    Path empty = dir.resolve("empty-merges.txt");
+    Files.writeString(empty, "#version: 0.2\n");
+    assertThatThrownBy(() -> ClipScorer.open(filter(weights.toString(), empty.toString(), 0.3), conf))
+        .isInstanceOf(ConfigValueException.class)
+        .hasMessageContaining("Cannot set filter.clip.tokenizer to " + empty + ": must be a merges file that fits"
+            + " model model: Cannot load merges file " + empty + ": it has no merges");
+  }
+}
