@@ -70,7 +70,7 @@ public record BuildOptions(
   public static final String CLIP_TOKENIZER_DEFAULT = "";
   /** Key of the lowest cosine similarity of image and caption embeddings admitted, -1 to 1. */
   public static final String CLIP_MIN_SIMILARITY = "filter.clip.min-similarity";
-  /** Default of {@link #CLIP_MIN_SIMILARITY}: LAION-400M's threshold for OpenAI's ViT-B/32. */
+  /** Default of {@link #CLIP_MIN_SIMILARITY}: LAION-5B's English threshold with ViT-B/32 (LAION-400M: 0.3). */
   public static final double CLIP_MIN_SIMILARITY_DEFAULT = 0.28;
   /** Key of the pairs embedded per batch by the scorer, 1 to 4096. */
   public static final String CLIP_BATCH_SIZE = "filter.clip.batch-size";
