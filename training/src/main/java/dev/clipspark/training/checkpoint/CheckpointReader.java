@@ -7,7 +7,6 @@ import com.typesafe.config.ConfigException;
 import dev.clipspark.training.checkpoint.Manifest.FileEntry;
 import dev.clipspark.training.checkpoint.Manifest.Kind;
 import dev.clipspark.training.checkpoint.Manifest.TensorEntry;
-import dev.clipspark.training.model.ModelConfig;
 import dev.clipspark.training.nn.ParameterSet;
 import java.io.ByteArrayOutputStream;
 import java.io.FileNotFoundException;
@@ -28,8 +27,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 /** Reads a checkpoint directory, checking every file it reads against {@code checkpoint.json}. */
 final class CheckpointReader {
 
-  private static final List<String> REQUIRED = List.of(
-      Checkpoints.MODEL, Checkpoints.STATE, Checkpoints.MODEL_CONF, Checkpoints.TOKENIZER);
+  private static final List<String> REQUIRED = List.of(Checkpoints.MODEL, Checkpoints.STATE, Checkpoints.MODEL_CONF);
 
   private final FileSystem fs;
   private final Path dir;
@@ -69,7 +67,13 @@ final class CheckpointReader {
     Manifest manifest = manifest();
     byte[] stateBytes = readSmall(Checkpoints.STATE, manifest);
     byte[] confBytes = readSmall(Checkpoints.MODEL_CONF, manifest);
-    readFile(manifest.file(Checkpoints.TOKENIZER), List.of(), null);
+    var extra = new LinkedHashMap<String, String>();
+    for (FileEntry f : manifest.files()) {
+      if (!Checkpoints.OWN_FILES.contains(f.name())) {
+        readFile(f, List.of(), null);
+        extra.put(f.name(), new Path(dir, f.name()).toString());
+      }
+    }
 
     Map<String, Object> state;
     try {
@@ -77,11 +81,16 @@ final class CheckpointReader {
     } catch (IOException e) {
       throw fail(Checkpoints.STATE + " is not a JSON object: " + e.getMessage(), e);
     }
-    ModelConfig model;
-    try {
-      model = ModelConfText.parse(manifest.modelName(), new String(confBytes, UTF_8), new Path(dir, Checkpoints.MODEL_CONF).toString());
-    } catch (IllegalArgumentException | ConfigException e) {
-      throw fail(Checkpoints.MODEL_CONF + " is not a valid model: " + e.getMessage(), e);
+    String modelConf = new String(confBytes, UTF_8);
+    if (manifest.kind() == CheckpointKind.CLIP) {
+      if (!extra.containsKey(Checkpoints.TOKENIZER)) {
+        throw fail(Checkpoints.MANIFEST + " does not list " + Checkpoints.TOKENIZER, null);
+      }
+      try {
+        ModelConfText.parse(manifest.modelName(), modelConf, new Path(dir, Checkpoints.MODEL_CONF).toString());
+      } catch (IllegalArgumentException | ConfigException e) {
+        throw fail(Checkpoints.MODEL_CONF + " is not a valid model: " + e.getMessage(), e);
+      }
     }
 
     var params = new ParameterSet();
@@ -129,8 +138,8 @@ final class CheckpointReader {
     @SuppressWarnings("unchecked")
     Map<String, Object> trainer = state.get("trainer_state") instanceof Map<?, ?> t
         ? (Map<String, Object>) t : Map.of();
-    return new LoadedCheckpoint(dir.toString(), manifest.step(), model, params, optimizer, trainer,
-        new Path(dir, Checkpoints.TOKENIZER).toString());
+    return new LoadedCheckpoint(dir.toString(), manifest.step(), manifest.kind(), manifest.modelName(), modelConf,
+        params, optimizer, trainer, extra);
   }
 
   private static INDArray cast(INDArray a, DataType dataType) {

@@ -130,9 +130,11 @@ final class CheckpointWriter {
       files.add(writeTensors(fs, dir, Checkpoints.OPTIMIZER, optimizerTensors(checkpoint.optimizer()), tensors));
     }
     files.add(writeBytes(fs, dir, Checkpoints.STATE, stateJson(checkpoint)));
-    files.add(writeBytes(fs, dir, Checkpoints.MODEL_CONF, ModelConfText.render(checkpoint.model()).getBytes(UTF_8)));
-    files.add(copy(fs, dir, Checkpoints.TOKENIZER, new Path(checkpoint.tokenizerMerges()), conf));
-    var manifest = new Manifest(checkpoint.step(), checkpoint.model().name(), files, tensors);
+    files.add(writeBytes(fs, dir, Checkpoints.MODEL_CONF, checkpoint.modelConf().getBytes(UTF_8)));
+    for (var extra : checkpoint.files().entrySet()) {
+      files.add(copy(fs, dir, extra.getKey(), new Path(extra.getValue()), conf));
+    }
+    var manifest = new Manifest(checkpoint.step(), checkpoint.kind(), checkpoint.modelName(), files, tensors);
     writeBytes(fs, dir, Checkpoints.MANIFEST, manifest.toJson());
     try {
       CheckpointReader.verify(fs, dir);
@@ -216,7 +218,7 @@ final class CheckpointWriter {
       out.flush();
       sync(raw);
     } catch (FileNotFoundException e) {
-      throw new IOException("the tokenizer merges file " + source + " does not exist", e);
+      throw new IOException("the file " + source + " to save as " + file + " does not exist", e);
     }
     return new FileEntry(file, size, Sha256.hex(digest));
   }

@@ -44,6 +44,9 @@ public final class Checkpoints {
   public static final String OPTIMIZER = "optimizer.bin";
   /** Step, optimiser step count and trainer state. */
   public static final String STATE = "state.json";
+  /** The files every checkpoint has, which an extra file cannot be named. */
+  public static final java.util.Set<String> OWN_FILES = java.util.Set.of("checkpoint.json", "model.bin",
+      "optimizer.bin", "state.json", "model.conf");
   /** The model architecture as HOCON. */
   public static final String MODEL_CONF = "model.conf";
   /** The tokenizer's merges file. */

@@ -16,10 +16,11 @@ import java.util.List;
 import org.nd4j.linalg.api.buffer.DataType;
 
 /**
- * The content of {@code checkpoint.json}: the step, the model's name, every other file's size and SHA-256,
+ * The content of {@code checkpoint.json}: the step, the checkpoint's kind (absent in checkpoints written before kinds
+ * existed, which are CLIP checkpoints), the model's name, every other file's size and SHA-256,
  * and the index of the tensors in {@code model.bin} and {@code optimizer.bin}.
  */
-record Manifest(long step, String modelName, List<FileEntry> files, List<TensorEntry> tensors) {
+record Manifest(long step, CheckpointKind kind, String modelName, List<FileEntry> files, List<TensorEntry> tensors) {
 
   /** Value of the {@code format} field. */
   static final String FORMAT = "clipspark-checkpoint";
@@ -103,6 +104,7 @@ record Manifest(long step, String modelName, List<FileEntry> files, List<TensorE
     root.put("format", FORMAT);
     root.put("version", VERSION);
     root.put("step", step);
+    root.put("kind", kind.json());
     root.put("model", modelName);
     ArrayNode fileArray = root.putArray("files");
     for (FileEntry f : files) {
@@ -160,7 +162,9 @@ record Manifest(long step, String modelName, List<FileEntry> files, List<TensorE
           Kind.of(required(t, "kind").asText()), TensorIo.dataType(required(t, "dtype").asText()), shape,
           required(t, "offset").asLong(), required(t, "bytes").asLong()));
     }
-    return new Manifest(required(root, "step").asLong(), required(root, "model").asText(), files, tensors);
+    JsonNode kindNode = root.get("kind");
+    CheckpointKind kind = kindNode == null || kindNode.isNull() ? CheckpointKind.CLIP : CheckpointKind.of(kindNode.asText());
+    return new Manifest(required(root, "step").asLong(), kind, required(root, "model").asText(), files, tensors);
   }
 
   private static JsonNode required(JsonNode node, String field) {

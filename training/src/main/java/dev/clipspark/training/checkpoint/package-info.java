@@ -10,10 +10,11 @@
  *     model.bin        parameters then buffers, raw little-endian, one tensor after another
  *     optimizer.bin    AdamW first moments then second moments, same encoding
  *     state.json       step, optimizer step count and the trainer's state (epoch, position, RNG, metrics)
- *     model.conf       the model architecture as HOCON, readable by ModelConfigs
- *     tokenizer.txt    the tokenizer's merges file, byte for byte
- *     checkpoint.json  written last: every file's size and SHA-256 and the tensor index
- *                      (name, kind, dtype, shape, offset, bytes)
+ *     model.conf       the model architecture as HOCON (for CLIP, readable by ModelConfigs)
+ *     tokenizer.txt    extra files, copied byte for byte: a CLIP checkpoint's tokenizer merges file; a GPT-2
+ *     ...              checkpoint's vocab.json and merges.txt; a LiMBeR checkpoint's limber.json
+ *     checkpoint.json  written last: the checkpoint's kind (clip, gpt2 or limber; CLIP when absent), every file's
+ *                      size and SHA-256 and the tensor index (name, kind, dtype, shape, offset, bytes)
  * </pre>
  * A checkpoint is complete only when {@code checkpoint.json} exists and every file matches it, and it is the
  * current one when {@code latest} names it. A save commits in one of two ways ({@link

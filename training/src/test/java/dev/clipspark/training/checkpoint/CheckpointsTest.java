@@ -254,7 +254,7 @@ class CheckpointsTest {
         new Checkpoint(2, Map.of(), MICRO, missing, model(18), null), conf))
         .isInstanceOf(UncheckedIOException.class)
         .hasMessageStartingWith("Cannot save the checkpoint of step 2 to ")
-        .hasMessageContaining("the tokenizer merges file " + missing);
+        .hasMessageContaining("the file " + missing + " to save as tokenizer.txt does not exist");
     assertThat(names(Path.of(out, "checkpoints")).stream().filter(n -> !n.startsWith(".")))
         .containsExactlyInAnyOrder("latest", "step-0000000001");
     assertThat(Checkpoints.loadLatest(out, conf).orElseThrow().step()).isEqualTo(1);
@@ -274,6 +274,64 @@ class CheckpointsTest {
   void rejectsNegativeRetention() {
     assertThatThrownBy(() -> save(1, model(19), null, -1))
         .hasMessage("Cannot keep -1 checkpoints: must be at least 0 (0 keeps all)");
+  }
+
+  @Test
+  void aCheckpointOfAnotherKindKeepsItsModelConfAndExtraFilesAndIsNotAClipModel() throws IOException {
+    Path vocab = tmp.resolve("vocab.json");
+    Files.writeString(vocab, "{\"a\": 0, \"b\": 1}");
+    String conf = "vocab_size = 2\nn_embd = 16\n";
+    var model = model(3);
+    Checkpoints.save(out, new Checkpoint(7, Map.of("epoch", 1L), CheckpointKind.GPT2, "gpt2-micro", conf,
+        Map.of("vocab.json", vocab.toString(), "merges.txt", merges.toString()), model, null), this.conf);
+
+    LoadedCheckpoint loaded = Checkpoints.loadLatest(out, this.conf).orElseThrow();
+    assertThat(loaded.kind()).isEqualTo(CheckpointKind.GPT2);
+    assertThat(loaded.modelName()).isEqualTo("gpt2-micro");
+    assertThat(loaded.modelConf()).isEqualTo(conf);
+    assertThat(loaded.files().keySet()).containsExactlyInAnyOrder("vocab.json", "merges.txt");
+    assertThat(Files.readString(Path.of(java.net.URI.create(loaded.file("vocab.json"))))).isEqualTo(Files.readString(vocab));
+    assertSameTensors(loaded.parameters(), model);
+    assertThat(Files.readString(Path.of(out, "checkpoints", "step-0000000007", "checkpoint.json")))
+        .contains("\"kind\" : \"gpt2\"");
+    assertThatThrownBy(loaded::model).isInstanceOf(CheckpointException.class)
+        .hasMessageContaining("Cannot use checkpoint").hasMessageContaining("as a clip checkpoint")
+        .hasMessageContaining("it holds a gpt2 model (gpt2-micro)");
+    assertThatThrownBy(() -> loaded.file("tokenizer.txt")).hasMessageContaining("it has no file tokenizer.txt");
+
+    // A damaged extra file fails verification like any other.
+    flipByte(Path.of(java.net.URI.create(loaded.file("merges.txt"))), 3);
+    assertThatThrownBy(() -> Checkpoints.load(loaded.directory(), this.conf))
+        .isInstanceOf(CheckpointException.class).hasMessageContaining("merges.txt fails its SHA-256 check");
+  }
+
+  @Test
+  void aCheckpointWithoutAKindFieldIsAClipCheckpoint() throws IOException {
+    Checkpoints.save(out, new Checkpoint(1, Map.of(), MICRO, merges.toString(), model(1), null), conf);
+    Path manifest = Path.of(out, "checkpoints", "step-0000000001", "checkpoint.json");
+    String json = Files.readString(manifest);
+    assertThat(json).contains("\"kind\" : \"clip\"");
+    Files.deleteIfExists(manifest.resolveSibling(".checkpoint.json.crc"));
+    Files.writeString(manifest, json.replace("\"kind\" : \"clip\",", ""));
+    LoadedCheckpoint loaded = Checkpoints.loadLatest(out, conf).orElseThrow();
+    assertThat(loaded.kind()).isEqualTo(CheckpointKind.CLIP);
+    assertThat(loaded.model().vision()).isEqualTo(MICRO.vision());
+    assertThat(Files.readAllBytes(Path.of(java.net.URI.create(loaded.tokenizerMerges())))).isEqualTo(Files.readAllBytes(merges));
+
+    Files.deleteIfExists(manifest.resolveSibling(".checkpoint.json.crc"));
+    Files.writeString(manifest, json.replace("\"kind\" : \"clip\"", "\"kind\" : \"bert\""));
+    assertThatThrownBy(() -> Checkpoints.load(manifest.getParent().toString(), conf))
+        .hasMessageContaining("unknown checkpoint kind 'bert': must be one of clip, gpt2, limber");
+  }
+
+  @Test
+  void extraFilesCannotTakeTheCheckpointsOwnNamesAndAClipCheckpointNeedsItsTokenizer() {
+    assertThatThrownBy(() -> new Checkpoint(1, Map.of(), CheckpointKind.GPT2, "m", "", Map.of("model.bin", "x"),
+        model(1), null)).hasMessageContaining("Cannot checkpoint the extra file 'model.bin'");
+    assertThatThrownBy(() -> new Checkpoint(1, Map.of(), CheckpointKind.GPT2, "m", "", Map.of("../x", "x"),
+        model(1), null)).hasMessageContaining("must be a plain file name");
+    assertThatThrownBy(() -> new Checkpoint(1, Map.of(), CheckpointKind.CLIP, "m", "", Map.of(), model(1), null))
+        .hasMessageContaining("without its tokenizer tokenizer.txt");
   }
 
   @Test
