@@ -222,6 +222,13 @@ class ClipFilterBuildTest {
         .isGreaterThanOrEqualTo(expectedScored.size());
     assertThat(result.manifest().settings()).containsKey("filter");
 
+    // Fetching everything first (build.plan = all) admits the same pairs.
+    String all = dir.resolve("all").toString();
+    build(q, spec, all, "balance.max-per-query = 4\nfilter.clip.checkpoint = test-model\nbuild.plan = all"
+        + "\nfilter.clip.min-similarity = 0.5\nfilter.clip.batch-size = 3", new CaptionScorer(3), false);
+    assertThat(spark.read().parquet(all + "/shards").collectAsList().stream().map(r -> r.<String>getAs("caption")))
+        .containsExactlyElementsOf(captions);
+
     // A smaller cap over the same _work (the cap is part of the fingerprint: --overwrite): every pair it admits
     // was scored before, and stored scores are reused, not computed again.
     SCORED.clear();
