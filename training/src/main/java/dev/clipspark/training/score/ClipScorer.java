@@ -42,6 +42,8 @@ public final class ClipScorer implements CandidateScorer {
 
   /** Weights read in this JVM, by location and tokenizer. */
   private static final Map<String, Shared> SHARED = new ConcurrentHashMap<>();
+  /** How many times this JVM read weights (tests check that tasks reuse them). */
+  static final java.util.concurrent.atomic.AtomicInteger LOADS = new java.util.concurrent.atomic.AtomicInteger();
   /** Each thread's own model over shared weights (layers keep per-call state). */
   private static final ThreadLocal<Map<String, ClipModel>> PER_THREAD = ThreadLocal.withInitial(HashMap::new);
 
@@ -157,6 +159,7 @@ public final class ClipScorer implements CandidateScorer {
   }
 
   private static Shared load(String checkpoint, String tokenizerFile, Configuration conf) {
+    LOADS.incrementAndGet();
     ModelWeights.Loaded w;
     try {
       w = ModelWeights.load(checkpoint, null, DataType.FLOAT, conf);

@@ -165,7 +165,10 @@ class ClipScorerTest {
     ClipScorer scorer = ClipScorer.open(options.clipFilter(), new Configuration());
     CandidateSource source = Sources.parse("synthetic:pool", SourceOptions.from(s));
     String out = dir.resolve("filtered").toString();
+    int loads = ClipScorer.LOADS.get();
     DatasetBuild.run(spark, new DatasetBuild.Request(queries, List.of(source), out, false, scorer), options);
+    // The tasks (local mode: in this JVM) used the weights open() read, whatever the tasks and batches.
+    assertThat(ClipScorer.LOADS.get()).isEqualTo(loads);
 
     List<Row> rows = spark.read().parquet(out + "/shards").collectAsList();
     var admittedPerQuery = new HashMap<String, Integer>();
