@@ -6,14 +6,18 @@ import static org.assertj.core.api.Assertions.within;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.typesafe.config.ConfigFactory;
+import dev.clipspark.dataset.Candidate;
 import dev.clipspark.dataset.build.BuildOptions;
 import dev.clipspark.dataset.build.DatasetBuild;
 import dev.clipspark.dataset.build.Schemas;
 import dev.clipspark.dataset.config.ConfigValueException;
 import dev.clipspark.dataset.config.Settings;
 import dev.clipspark.dataset.source.CandidateSource;
+import dev.clipspark.dataset.image.ImageOptions;
+import dev.clipspark.dataset.image.ImageProcessor;
 import dev.clipspark.dataset.source.SourceOptions;
 import dev.clipspark.dataset.source.Sources;
+import dev.clipspark.dataset.source.SyntheticShapes;
 import dev.clipspark.training.data.DataFixtures;
 import dev.clipspark.training.data.ImagePreprocessor;
 import dev.clipspark.training.model.ClipModel;
@@ -34,7 +38,10 @@ import java.util.List;
 import java.util.Map;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -52,7 +59,7 @@ class ClipScorerTest {
   /** A tiny ViT CLIP: 16-pixel images, a 600-row token embedding and a smaller, 519-token tokenizer. */
   static final ModelConfig MODEL = new ModelConfig("scorer-test", 16, VisionConfig.vit(16, 1, 64, 8, 64),
       new TextConfig(12, 600, 64, 1, 1));
-  static final List<String> SHAPES = List.of("circle", "square", "triangle", "star", "cross", "ring");
+  static final List<String> SHAPES = SyntheticShapes.shapes();
 
   @TempDir static Path dir;
   static SparkSession spark;
@@ -143,23 +150,33 @@ class ClipScorerTest {
   @Test
   @SuppressWarnings("unchecked")
   void aBuildWithTheFilterAdmitsOnlyPairsAboveTheThresholdAndRefillsTheQueries() throws IOException {
-    // Every candidate, unfiltered and uncapped, with its direct score.
-    String all = DataFixtures.synthetic(spark, dir, "pool", 30, 32, 100);
+    // Every candidate of the pool with its direct score, computed here on the image the build stores.
+    String settings = "source.synthetic.count = 30\nsource.synthetic.image-size = 32\nimage.size = 32"
+        + "\nimage.min-side = 16\nsource.partitions = 2\nbalance.max-per-query = 2"
+        + "\nfilter.clip.checkpoint = \"" + weights + "\"\nfilter.clip.tokenizer = \"" + merges + "\""
+        + "\nfilter.clip.batch-size = 4";
     var direct = new HashMap<String, Double>();
     var query = new HashMap<String, String>();
-    for (Row r : spark.read().parquet(all + "/shards").collectAsList()) {
-      direct.put(r.getAs("key"), direct(r.getAs("image"), r.getAs("caption")));
-      query.put(r.getAs("key"), r.<String>getList(r.fieldIndex("queries")).get(0));
+    try (var images = new ImageProcessor(ImageOptions.from(new Settings(ConfigFactory.parseString(settings)
+        .withFallback(ConfigFactory.defaultReference()).resolve())))) {
+      for (int i = 0; i < 30; i++) {
+        Candidate c = SyntheticShapes.pair(i, 7, 32);
+        direct.put(c.key(), direct(images.process(c.imageBytes()).jpeg(), c.caption()));
+        query.put(c.key(), SyntheticShapes.classOf(i).shape());
+      }
     }
-    assertThat(direct).hasSize(30);
     double threshold = direct.values().stream().sorted().toList().get(15);
+    String queries = dir.resolve("queries").toString();
+    var queryRows = new ArrayList<Row>();
+    for (int i = 0; i < SHAPES.size(); i++) {
+      queryRows.add(RowFactory.create(SHAPES.get(i), "unigram", (double) (SHAPES.size() - i), (long) i));
+    }
+    spark.createDataFrame(queryRows, new StructType().add("query", DataTypes.StringType)
+            .add("kind", DataTypes.StringType).add("score", DataTypes.DoubleType).add("rank", DataTypes.LongType))
+        .coalesce(1).write().parquet(queries + "/queries.parquet");
 
-    // The same pool, filtered, at most 2 pairs per query.
-    String queries = all + "-queries";
-    Settings s = new Settings(ConfigFactory.parseString("source.synthetic.count = 30\nsource.synthetic.image-size = 32"
-            + "\nimage.size = 32\nimage.min-side = 16\nsource.partitions = 2\nbalance.max-per-query = 2"
-            + "\nfilter.clip.checkpoint = \"" + weights + "\"\nfilter.clip.tokenizer = \"" + merges + "\""
-            + "\nfilter.clip.min-similarity = " + threshold + "\nfilter.clip.batch-size = 4")
+    // The pool, filtered at the median score, at most 2 pairs per query.
+    Settings s = new Settings(ConfigFactory.parseString(settings + "\nfilter.clip.min-similarity = " + threshold)
         .withFallback(ConfigFactory.defaultReference()).resolve());
     BuildOptions options = BuildOptions.from(s);
     ClipScorer scorer = ClipScorer.open(options.clipFilter(), new Configuration());
