@@ -68,7 +68,13 @@ public enum RejectReason {
    * {@code balance.max-rounds} was reached before the candidate, which one of its queries still needed,
    * was fetched.
    */
-  ROUND_LIMIT;
+  ROUND_LIMIT,
+  /**
+   * The cosine similarity of the image and caption embeddings of the CLIP model {@code filter.clip.checkpoint} is
+   * below {@code filter.clip.min-similarity} (as LAION filtered its crawl). Only candidates about to be admitted
+   * are scored.
+   */
+  CLIP_SCORE;
 
   /** The reason's name in stats and logs, e.g. {@code corrupt_image}. */
   public String key() {

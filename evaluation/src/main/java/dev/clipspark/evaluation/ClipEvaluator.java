@@ -72,7 +72,9 @@ public final class ClipEvaluator {
       throw new IllegalArgumentException("Cannot evaluate the checkpoint " + dir
           + ": its state.json has no tokenizer_vocab_size");
     }
-    ClipTokenizer tokenizer = ClipTokenizer.load(loaded.tokenizerMerges(), n.intValue(), conf);
+    // A tokenizer smaller than the token embedding is fine (a model trained with a small tokenizer), a larger one not.
+    ClipTokenizer tokenizer = ClipTokenizer.forModel(loaded.tokenizerMerges(), loaded.model().text().vocabSize(),
+        n.intValue(), conf);
     return new ClipEvaluator(loaded, tokenizer, ImagePreprocessor.Resample.BICUBIC);
   }
 

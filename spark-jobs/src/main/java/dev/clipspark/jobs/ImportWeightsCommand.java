@@ -54,10 +54,16 @@ final class ImportWeightsCommand implements Callable<Integer> {
 
   @Option(names = "--tokenizer", required = true, paramLabel = "FILE|DIR",
       description = "CLIP: the merges file the weights were trained with, copied into the checkpoint (OpenAI's"
-          + " bpe_simple_vocab_16e6.txt.gz for OpenAI's and open_clip's models, or a learned one; it must provide"
-          + " the model's text.vocab_size tokens). Language model: the folder holding its GPT-2 tokenizer's"
-          + " vocab.json and merges.txt (at most vocab_size tokens), copied into the checkpoint.")
+          + " bpe_simple_vocab_16e6.txt.gz for OpenAI's and open_clip's models, or a learned one); it may have fewer"
+          + " tokens than the model's text.vocab_size (a model trained with a small tokenizer: the extra embedding"
+          + " rows are never used), never more. Language model: the folder holding its GPT-2 tokenizer's vocab.json"
+          + " and merges.txt (at most vocab_size tokens), copied into the checkpoint.")
   String tokenizer;
+
+  @Option(names = "--tokenizer-vocab-size", paramLabel = "N",
+      description = "CLIP: tokens of the tokenizer (its first N - 514 merges), at most the model's text.vocab_size."
+          + " Default: as many as the merges file provides, up to text.vocab_size.")
+  int tokenizerVocabSize;
 
   /** What the weights are. */
   enum Kind {
@@ -83,9 +89,20 @@ final class ImportWeightsCommand implements Callable<Integer> {
     }
     ModelConfig given = model == null ? null : ModelConfigs.load(model);
     ImportedWeights w = ExternalWeights.read(from, given);
-    var dir = ExternalWeights.saveCheckpoint(w, tokenizer, out, new Configuration());
+    if (tokenizerVocabSize < 0) {
+      throw new IllegalArgumentException("Cannot use --tokenizer-vocab-size " + tokenizerVocabSize
+          + ": must be positive (or left out for as many tokens as the merges file provides)");
+    }
+    var conf = new Configuration();
+    var dir = ExternalWeights.saveCheckpoint(w, tokenizer, tokenizerVocabSize, out, conf);
+    int vocab = dev.clipspark.training.tokenizer.ClipTokenizer.forModel(tokenizer, w.model().text().vocabSize(),
+        tokenizerVocabSize, conf).vocabSize();
     var printer = spec.commandLine().getOut();
     printer.println(summary(w, dir.toString()));
+    int modelVocab = w.model().text().vocabSize();
+    printer.println(String.format(Locale.ROOT, "  tokenizer: %,d tokens%s", vocab, vocab < modelVocab
+        ? String.format(Locale.ROOT, " (the model's token embedding has %,d rows; ids from %,d on are never"
+            + " produced)", modelVocab, vocab) : ""));
     printer.println("  evaluate it with: bin/clip evaluate --checkpoint " + out + " --dataset KIND:PATH --out DIR");
     printer.flush();
     return 0;

@@ -61,12 +61,20 @@ final class Reports {
           num(s.get("candidates")), num(s.get("planned")), num(s.get("fetched")), num(s.get("processed_ok")),
           num(s.get("duplicates")), num(s.get("admitted")), num(s.get("never_fetched")),
           100 * dbl(s.get("never_fetched_share"))));
+      var clip = (Map<String, Object>) s.get("clip_filter");
+      if (clip != null) {
+        sb.append(String.format(Locale.ROOT, "  CLIP filter %s at min-similarity %s: scored %,d (only pairs about to be"
+                + " admitted), passed %,d, rejected %,d (clip_score)%n", clip.get("checkpoint"),
+            clip.get("min_similarity"), num(clip.get("scored")), num(clip.get("passed")), num(clip.get("rejected"))));
+      }
       var rounds = (List<Map<String, Object>>) s.get("rounds");
       if (rounds != null) {
         sb.append(String.format(Locale.ROOT, "  plan %s, %d round(s):", s.get("plan"), rounds.size()));
         for (var r : rounds) {
-          sb.append(String.format(Locale.ROOT, " [%d: requested %,d, fetched %,d, ok %,d, admitted %,d]",
+          sb.append(String.format(Locale.ROOT, " [%d: requested %,d, fetched %,d, ok %,d,%s admitted %,d]",
               num(r.get("round")), num(r.get("requested")), num(r.get("fetched")), num(r.get("ok")),
+              r.containsKey("scored") ? String.format(Locale.ROOT, " scored %,d, clip_score %,d,",
+                  num(r.get("scored")), num(r.get("clip_score"))) : "",
               num(r.get("admitted"))));
         }
         sb.append('\n');

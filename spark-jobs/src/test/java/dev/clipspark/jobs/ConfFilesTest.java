@@ -16,13 +16,13 @@ class ConfFilesTest {
   void datasetConfDocumentsExactlyTheDefaults() {
     var documented = ConfigFactory.parseFile(new File(CONF, "dataset.conf")).resolve();
     var reference = ConfigFactory.defaultReference();
-    for (String section : List.of("queries", "source", "fetch", "image", "caption", "balance", "shard", "build")) {
+    for (String section : List.of("queries", "source", "fetch", "image", "caption", "balance", "filter", "shard", "build")) {
       assertThat(documented.getConfig(section).root().unwrapped())
           .as("conf/dataset.conf section %s", section)
           .isEqualTo(reference.getConfig(section).root().unwrapped());
     }
     assertThat(documented.root().keySet())
-        .containsExactlyInAnyOrder("queries", "source", "fetch", "image", "caption", "balance", "shard", "build");
+        .containsExactlyInAnyOrder("queries", "source", "fetch", "image", "caption", "balance", "filter", "shard", "build");
   }
 
   @Test

@@ -126,6 +126,22 @@ class MainTest {
   }
 
   @Test
+  void aBadClipFilterStopsTheJobBeforeSpark(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) {
+    String q = tmp.toString();
+    assertThat(run("build-dataset", "--queries", q, "--source", "synthetic:x", "--out", "o",
+        "--set", "filter.clip.min-similarity=1.5")).isEqualTo(Main.USAGE);
+    assertThat(err.toString())
+        .contains("Cannot set filter.clip.min-similarity to 1.5: must be between -1.0 and 1.0");
+    assertThat(run("build-dataset", "--queries", q, "--source", "synthetic:x", "--out", "o",
+        "--clip-filter", tmp.resolve("ViT-B-32.pt").toString(), "--min-similarity", "0.28")).isEqualTo(Main.USAGE);
+    assertThat(err.toString()).contains("Cannot set filter.clip.checkpoint to " + tmp.resolve("ViT-B-32.pt")
+        + ": must name a file or directory that exists; nothing is there");
+    assertThat(run("build-dataset", "--queries", q, "--source", "synthetic:x", "--out", "o",
+        "--clip-filter", q, "--min-similarity", "-1.2")).isEqualTo(Main.USAGE);
+    assertThat(err.toString()).contains("Cannot set filter.clip.min-similarity to -1.2: must be between -1.0 and 1.0");
+  }
+
+  @Test
   void unknownSourceKindIsRefused() {
     int code = run("build-dataset", "--queries", "q", "--source", "ftp:/x", "--out", "o");
     assertThat(code).isEqualTo(Main.USAGE);

@@ -20,6 +20,7 @@ import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.Map;
 import javax.imageio.ImageIO;
 import org.apache.hadoop.conf.Configuration;
 import org.junit.jupiter.api.BeforeAll;
@@ -172,6 +173,66 @@ class WeightsCommandsTest {
     var json = new ObjectMapper().readTree(report.resolve("report.json").toFile());
     assertThat(json.path("zeroshot").path("samples").asLong()).isEqualTo(6);
     assertThat(report.resolve(EvaluateCommand.IMPORTED).resolve(Checkpoints.CHECKPOINTS_DIR)).isDirectory();
+  }
+
+  @Test
+  void importTakesATokenizerSmallerThanTheEmbeddingAndRefusesALargerOne() throws IOException {
+    Path small = dir.resolve("small-merges.txt");
+    Files.writeString(small, "#version: 0.2\nc a\nd o\n");
+    Path run = dir.resolve("imported-small");
+    assertThat(run("import-weights", "--from", weights.toString(), "--out", run.toString(), "--tokenizer",
+        small.toString())).as(err.toString()).isZero();
+    assertThat(out.toString()).contains("tokenizer: 516 tokens (the model's token embedding has 519 rows; ids from"
+        + " 516 on are never produced)");
+    var conf = new Configuration();
+    assertThat(Checkpoints.loadModel(Checkpoints.resolve(run.toString(), conf), null, conf).trainerState())
+        .containsEntry("tokenizer_vocab_size", 516L);
+
+    Path refused = dir.resolve("imported-large");
+    assertThat(run("import-weights", "--from", weights.toString(), "--out", refused.toString(), "--tokenizer",
+        merges.toString(), "--tokenizer-vocab-size", "520")).isEqualTo(Main.USAGE);
+    assertThat(err.toString()).contains("Cannot use a tokenizer of 520 tokens (" + merges + ") with a model whose"
+        + " token embedding has 519 rows (text.vocab_size): ids 519 to 519 would have no embedding; use at most 519"
+        + " tokens");
+    assertThat(refused).doesNotExist();
+  }
+
+  @Test
+  @SuppressWarnings("unchecked")
+  void buildDatasetFiltersByClipScoreWithAWeightsFile() throws IOException {
+    // The query list as build-queries writes it (a Parquet file), written here without a Spark session.
+    Path queries = dir.resolve("queries");
+    var schema = org.apache.parquet.schema.MessageTypeParser.parseMessageType("message queries { required binary"
+        + " query (UTF8); required binary kind (UTF8); required double score; required int64 rank; }");
+    var writeConf = new Configuration();
+    org.apache.parquet.hadoop.example.GroupWriteSupport.setSchema(schema, writeConf);
+    try (var writer = org.apache.parquet.hadoop.example.ExampleParquetWriter
+        .builder(new org.apache.hadoop.fs.Path(queries.resolve("queries.parquet").toUri()))
+        .withConf(writeConf).withType(schema).build()) {
+      var factory = new org.apache.parquet.example.data.simple.SimpleGroupFactory(schema);
+      String[] shapes = {"circle", "square", "triangle", "star", "cross", "ring"};
+      for (int i = 0; i < shapes.length; i++) {
+        writer.write(factory.newGroup().append("query", shapes[i]).append("kind", "unigram")
+            .append("score", (double) (shapes.length - i)).append("rank", (long) i));
+      }
+    }
+    Path dataset = dir.resolve("filtered");
+    assertThat(run("build-dataset", "--queries", queries.toString(), "--source", "synthetic:pool", "--out",
+        dataset.toString(), "--set", "source.synthetic.count=24", "--set", "image.size=32", "--set",
+        "balance.max-per-query=3", "--clip-filter", weights.toString(), "--clip-tokenizer", merges.toString(),
+        "--min-similarity", "0.0", "--master", "local[2]")).as(err.toString()).isZero();
+    assertThat(out.toString()).contains("CLIP filter " + weights + " at min-similarity 0.0: scored");
+
+    Map<String, Object> stats = new ObjectMapper().readValue(dataset.resolve("stats.json").toFile(), Map.class);
+    var clip = (Map<String, Object>) stats.get("clip_filter");
+    long admitted = ((Number) stats.get("admitted")).longValue();
+    long rejected = ((Number) ((Map<String, Object>) stats.get("rejected")).get("clip_score")).longValue();
+    assertThat(admitted).isPositive();
+    assertThat(((Number) clip.get("scored")).longValue()).isEqualTo(admitted + rejected);
+    assertThat(((Number) clip.get("rejected")).longValue()).isEqualTo(rejected);
+    var manifest = new ObjectMapper().readValue(dataset.resolve("manifest.json").toFile(), Map.class);
+    assertThat(((Map<String, Object>) manifest.get("settings")).get("filter").toString())
+        .contains("min-similarity=0.0");
   }
 
   @Test

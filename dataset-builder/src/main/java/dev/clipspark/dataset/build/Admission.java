@@ -34,6 +34,11 @@ import scala.Tuple2;
  * lower ranks, so each pass fixes at least the lowest-ranked candidate it got wrong); in practice one or
  * two passes. Candidates not fetched yet count as failures: when none of them is reached, the answer is
  * final, because an unreached candidate's image cannot change anything.
+ *
+ * <p><b>The CLIP filter.</b> With {@code filter.clip.*}, a candidate whose similarity was computed and is below
+ * the threshold is a failure like a broken image ({@code clip_score}): it takes no place and is no first copy of
+ * its image (a later copy with another caption may still be admitted). A candidate not scored yet counts as if it
+ * passed; {@link Decision#pendingScore()} says how many of the candidates admitted that way still need a score.
  */
 final class Admission {
 
@@ -48,7 +53,18 @@ final class Admission {
 
   /** One planned candidate (caption valid, at least one query) and what is known of its image. */
   record Entry(String key, String source, long hash, int[] queries, String fetchKey, byte state, String status,
-      String sha) implements Serializable {
+      String sha, float similarity) implements Serializable {
+
+    /** Whether the CLIP filter scored this candidate ({@link #similarity()} is NaN until it did). */
+    boolean scored() {
+      return !Float.isNaN(similarity);
+    }
+
+    /** Whether the CLIP filter rejected this candidate. */
+    boolean clipRejected() {
+      return state == FAILED && RejectReason.CLIP_SCORE.key().equals(status);
+    }
+
     Balancer.Rank rank() {
       return new Balancer.Rank(hash, key);
     }
@@ -71,13 +87,28 @@ final class Admission {
    * @param admitted entries admitted
    * @param reachedUnfetched entries reached but not fetched yet: zero means the decision is final
    * @param passes passes until the duplicates settled
+   * @param pendingScore admitted entries the CLIP filter has not scored yet (with the filter off: every admitted
+   *     entry; the build then ignores it)
+   * @param scored entries the CLIP filter scored
+   * @param passedScore scored entries that passed it
+   * @param countingUnscored counting entries not scored yet
    */
   record Decision(JavaRDD<Labelled> labelled, Balancer.Thresholds thresholds, long fetched, long counting,
-      long admitted, long reachedUnfetched, int passes) {
+      long admitted, long reachedUnfetched, int passes, long pendingScore, long scored, long passedScore,
+      long countingUnscored) {
 
-    /** Entries processed OK and not duplicates, per fetched entry: the success rate so far. */
+    /**
+     * The expected share of fetched entries that end up counting: entries processed OK, not duplicates and, once
+     * scored, above the CLIP threshold, per fetched entry; counting entries not scored yet are weighed by the
+     * share of scored ones that passed. CLIP rejections are fetched entries that do not count, like failed
+     * fetches, so a round's oversampling ({@link #take}) makes up for them.
+     */
     double successRate() {
-      return fetched == 0 ? 1.0 : (double) counting / fetched;
+      if (fetched == 0) {
+        return 1.0;
+      }
+      double passRate = scored == 0 ? 1.0 : (double) passedScore / scored;
+      return (counting - countingUnscored + countingUnscored * passRate) / fetched;
     }
   }
 
@@ -113,16 +144,42 @@ final class Admission {
     Broadcast<Balancer.Thresholds> t = jsc.broadcast(thresholds);
     long[] counts = all.map(l -> {
       boolean reached = t.value().admitsAny(l.entry().matched());
-      byte state = l.entry().state();
+      Entry e = l.entry();
+      byte state = e.state();
+      boolean counting = state == OK && !l.dup();
       return new long[] {
           state != UNFETCHED ? 1 : 0,
-          state == OK && !l.dup() ? 1 : 0,
-          state == OK && !l.dup() && reached ? 1 : 0,
-          state == UNFETCHED && reached ? 1 : 0};
-    }).fold(new long[4], (a, b) -> new long[] {a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3]});
+          counting ? 1 : 0,
+          counting && reached ? 1 : 0,
+          state == UNFETCHED && reached ? 1 : 0,
+          counting && reached && !e.scored() ? 1 : 0,
+          e.scored() ? 1 : 0,
+          e.scored() && state == OK ? 1 : 0,
+          counting && !e.scored() ? 1 : 0};
+    }).fold(new long[8], (a, b) -> {
+      long[] sum = new long[8];
+      for (int i = 0; i < 8; i++) {
+        sum[i] = a[i] + b[i];
+      }
+      return sum;
+    });
     current.unpersist();
     entries.unpersist();
-    return new Decision(all, thresholds, counts[0], counts[1], counts[2], counts[3], passes);
+    return new Decision(all, thresholds, counts[0], counts[1], counts[2], counts[3], passes, counts[4], counts[5],
+        counts[6], counts[7]);
+  }
+
+  /**
+   * The entries the CLIP filter scores next: admitted under {@code d} (reached, processed OK, not duplicates) and
+   * not scored yet. Called only when {@code d} is final apart from the scores, so each of them is admitted if and
+   * only if it passes.
+   */
+  static JavaRDD<Entry> toScore(JavaSparkContext jsc, Decision d) {
+    Broadcast<Balancer.Thresholds> t = jsc.broadcast(d.thresholds());
+    return d.labelled()
+        .filter(l -> l.entry().state() == OK && !l.dup() && !l.entry().scored()
+            && t.value().admitsAny(l.entry().matched()))
+        .map(Labelled::entry);
   }
 
   /** Sets each entry's duplicate flag: a lower-ranked copy is in {@code first} (by SHA-256). */
@@ -241,10 +298,14 @@ final class Admission {
 
   /**
    * What became of an entry under the final decision: {@code admitted}, or the key of its reject reason
-   * ({@code duplicate}, {@code over_query_cap}, {@code round_limit}, or why its image failed).
+   * ({@code clip_score}, {@code duplicate}, {@code over_query_cap}, {@code round_limit}, or why its image failed).
    */
   static String label(Labelled l, Balancer.Thresholds t) {
     Entry e = l.entry();
+    if (e.clipRejected()) {
+      // Scored only when it was about to be admitted: counted under its own reason, whatever came after.
+      return RejectReason.CLIP_SCORE.key();
+    }
     if (!t.admitsAny(e.matched())) {
       return RejectReason.OVER_QUERY_CAP.key();
     }

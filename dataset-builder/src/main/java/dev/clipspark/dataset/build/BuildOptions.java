@@ -25,6 +25,8 @@ import java.util.Map;
  * @param oversample candidates taken per unit of a query's remaining room in a round
  *     ({@code balance.oversample}); 0 means {@code auto}
  * @param maxRounds the most admission rounds a build runs ({@code balance.max-rounds})
+ * @param clipFilter the CLIP-score filter ({@code filter.clip.*}); {@link ClipFilter#enabled()} is false when
+ *     {@code filter.clip.checkpoint} is empty
  * @param describedSettings the settings as JSON-ready maps, recorded in the manifest
  */
 public record BuildOptions(
@@ -38,6 +40,7 @@ public record BuildOptions(
     Plan plan,
     double oversample,
     int maxRounds,
+    ClipFilter clipFilter,
     Map<String, Object> describedSettings) implements Serializable {
 
   /** Key of the build plan: {@code lazy} or {@code all}. */
@@ -52,6 +55,55 @@ public record BuildOptions(
   public static final String MAX_ROUNDS = "balance.max-rounds";
   /** Default of {@link #MAX_ROUNDS}. */
   public static final int MAX_ROUNDS_DEFAULT = 32;
+
+  /**
+   * Key of the CLIP model that scores candidates about to be admitted: a ClipSpark checkpoint (a {@code step-*}
+   * directory or a training output directory) or a released weights file ({@code .pt}, {@code .bin},
+   * {@code .safetensors}, as {@code import-weights} reads them); empty: no CLIP filter.
+   */
+  public static final String CLIP_CHECKPOINT = "filter.clip.checkpoint";
+  /** Default of {@link #CLIP_CHECKPOINT}: no filter. */
+  public static final String CLIP_CHECKPOINT_DEFAULT = "";
+  /** Key of the tokenizer merges file for a weights file (a checkpoint directory carries its own). */
+  public static final String CLIP_TOKENIZER = "filter.clip.tokenizer";
+  /** Default of {@link #CLIP_TOKENIZER}. */
+  public static final String CLIP_TOKENIZER_DEFAULT = "";
+  /** Key of the lowest cosine similarity of image and caption embeddings admitted, -1 to 1. */
+  public static final String CLIP_MIN_SIMILARITY = "filter.clip.min-similarity";
+  /** Default of {@link #CLIP_MIN_SIMILARITY}: LAION-5B's English threshold with ViT-B/32 (LAION-400M: 0.3). */
+  public static final double CLIP_MIN_SIMILARITY_DEFAULT = 0.28;
+  /** Key of the pairs embedded per batch by the scorer, 1 to 4096. */
+  public static final String CLIP_BATCH_SIZE = "filter.clip.batch-size";
+  /** Default of {@link #CLIP_BATCH_SIZE}. */
+  public static final int CLIP_BATCH_SIZE_DEFAULT = 64;
+
+  /**
+   * The CLIP-score filter: candidates about to be admitted whose image and caption embeddings have a cosine
+   * below {@code minSimilarity} are rejected ({@code clip_score}).
+   *
+   * @param checkpoint {@value #CLIP_CHECKPOINT}; empty when the filter is off
+   * @param tokenizer {@value #CLIP_TOKENIZER}; empty to use the checkpoint's own
+   * @param minSimilarity {@value #CLIP_MIN_SIMILARITY}
+   * @param batchSize {@value #CLIP_BATCH_SIZE}
+   */
+  public record ClipFilter(String checkpoint, String tokenizer, double minSimilarity, int batchSize)
+      implements Serializable {
+
+    /** Whether candidates are scored at all. */
+    public boolean enabled() {
+      return !checkpoint.isEmpty();
+    }
+
+    /** Whether a similarity passes. */
+    public boolean passes(float similarity) {
+      return similarity >= minSimilarity;
+    }
+
+    static ClipFilter from(Settings s) {
+      return new ClipFilter(s.string(CLIP_CHECKPOINT).trim(), s.string(CLIP_TOKENIZER).trim(),
+          s.doubleIn(CLIP_MIN_SIMILARITY, -1.0, 1.0), s.intIn(CLIP_BATCH_SIZE, 1, 4096));
+    }
+  }
 
   /** Which candidates a build fetches and decodes. */
   public enum Plan {
@@ -83,6 +135,16 @@ public record BuildOptions(
       }
       described.put(section, values);
     }
+    ClipFilter clip = ClipFilter.from(s);
+    if (clip.enabled()) {
+      // The batch size changes the cost, never the rows; with the filter off the section is left out, so
+      // builds without it keep their fingerprints.
+      var values = new LinkedHashMap<String, Object>();
+      values.put("checkpoint", clip.checkpoint());
+      values.put("tokenizer", clip.tokenizer());
+      values.put("min-similarity", clip.minSimilarity());
+      described.put("filter", Map.of("clip", values));
+    }
     return new BuildOptions(
         FetchOptions.from(s),
         ImageOptions.from(s),
@@ -94,6 +156,7 @@ public record BuildOptions(
         s.enumOf(PLAN, Plan.class),
         oversample(s),
         s.intIn(MAX_ROUNDS, 1, 10_000),
+        clip,
         Map.copyOf(described));
   }
 

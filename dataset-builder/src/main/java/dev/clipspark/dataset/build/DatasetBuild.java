@@ -66,6 +66,14 @@ import scala.Tuple2;
  *       ({@link Admission}); a query closes when its cap is filled by pairs that processed OK and are not
  *       duplicates, or when its candidates run out. With {@code build.plan = all} one round fetches every
  *       candidate instead; the rows written are the same.</li>
+ *   <li><b>CLIP filter</b> ({@code OUT/_work/scored/score-NNNNN}, with {@code filter.clip.checkpoint} set):
+ *       when no query needs a candidate that is not fetched yet (or {@code balance.max-rounds} is reached), the
+ *       pairs that would now be admitted and have no score yet are scored in the executors by the
+ *       {@link CandidateScorer} (their stored image and caption); those below {@code filter.clip.min-similarity}
+ *       are rejected as {@code clip_score}, take no place, and admission is decided again, which may reach further
+ *       candidates (scored next) or need another fetch round. So only candidates about to be admitted are scored.
+ *       Scores are kept by candidate key and reused on a re-run with the same model, sources and
+ *       fetch / image / caption settings, whatever the threshold.</li>
  *   <li><b>write</b>: admitted pairs, in rank order, are written as {@code OUT/shards/part-NNNNN.parquet} of
  *       {@code shard.rows} rows each, then {@code stats.json}, then {@code manifest.json} (atomically, last):
  *       a directory with a manifest is complete.</li>
@@ -85,6 +93,11 @@ public final class DatasetBuild {
 
   private static final Pattern ROUND_DIR = Pattern.compile("round-(\\d{5})");
 
+  /** Name of a score batch's statistics inside its directory. */
+  static final String SCORE_FILE = "_score.json";
+
+  private static final Pattern SCORE_DIR = Pattern.compile("score-(\\d{5})");
+
   private DatasetBuild() {}
 
   /**
@@ -94,8 +107,10 @@ public final class DatasetBuild {
    * @param sources candidate sources, in order
    * @param outDir dataset directory to write
    * @param overwrite whether a finished build of other inputs in {@code outDir} may be replaced
+   * @param scorer the CLIP filter's scorer, required when {@code filter.clip.checkpoint} is set, else null
    */
-  public record Request(String queriesDir, List<CandidateSource> sources, String outDir, boolean overwrite) {
+  public record Request(String queriesDir, List<CandidateSource> sources, String outDir, boolean overwrite,
+      CandidateScorer scorer) {
     public Request {
       Objects.requireNonNull(queriesDir, "queriesDir");
       Objects.requireNonNull(outDir, "outDir");
@@ -103,6 +118,11 @@ public final class DatasetBuild {
       if (sources.isEmpty()) {
         throw new IllegalArgumentException("Cannot build a dataset: no --source given");
       }
+    }
+
+    /** A request without a CLIP filter. */
+    public Request(String queriesDir, List<CandidateSource> sources, String outDir, boolean overwrite) {
+      this(queriesDir, sources, outDir, overwrite, null);
     }
   }
 
@@ -115,8 +135,21 @@ public final class DatasetBuild {
    */
   public record Result(Manifest manifest, Map<String, Object> stats, boolean reused) {}
 
-  /** Runs the build. */
+  /**
+   * Runs the build.
+   *
+   * @throws IllegalArgumentException when {@code filter.clip.checkpoint} is set and the request has no scorer, or
+   *     the other way round
+   */
   public static Result run(SparkSession spark, Request request, BuildOptions options) {
+    if (options.clipFilter().enabled() && request.scorer() == null) {
+      throw new IllegalArgumentException("Cannot build with " + BuildOptions.CLIP_CHECKPOINT + " = "
+          + options.clipFilter().checkpoint() + ": no CLIP scorer was given for it");
+    }
+    if (!options.clipFilter().enabled() && request.scorer() != null) {
+      throw new IllegalArgumentException("Cannot build with a CLIP scorer while " + BuildOptions.CLIP_CHECKPOINT
+          + " is empty: set it to the scorer's checkpoint");
+    }
     try {
       return new Run(spark, request, options).run();
     } catch (IOException e) {
@@ -134,6 +167,8 @@ public final class DatasetBuild {
     private final Path out;
     private final Path work;
     private final Path fetchedDir;
+    private final Path scoredDir;
+    private final CandidateScorer scorer;
 
     Run(SparkSession spark, Request request, BuildOptions options) throws IOException {
       this.spark = spark;
@@ -145,6 +180,8 @@ public final class DatasetBuild {
       this.fs = out.getFileSystem(hadoop);
       this.work = new Path(out, "_work");
       this.fetchedDir = new Path(work, "fetched");
+      this.scoredDir = new Path(work, "scored");
+      this.scorer = request.scorer();
     }
 
     Result run() throws IOException {
@@ -172,6 +209,9 @@ public final class DatasetBuild {
       Dataset<Row> plan = spark.read().schema(Schemas.PLAN).parquet(plan(queries, specs).toString());
       requireUniqueKeys(plan);
       prepareFetched(specs);
+      if (scorer != null) {
+        prepareScored(specs);
+      }
       int cap = options.maxPerQuery();
 
       var rounds = new ArrayList<Map<String, Object>>(readRounds());
@@ -187,6 +227,13 @@ public final class DatasetBuild {
           LOG.info("After {} round(s): {} candidates fetched, {} OK and not duplicates, {} admitted, {} still"
               + " needed ({} pass(es))", rounds.size(), decision.fetched(), decision.counting(), decision.admitted(),
               decision.reachedUnfetched(), decision.passes());
+          boolean fetchMore = decision.reachedUnfetched() > 0 && rounds.size() < options.maxRounds();
+          if (!fetchMore && scorer != null && decision.pendingScore() > 0) {
+            // Final but for the scores: everything pending is admitted if, and only if, it passes.
+            runScoring(rounds.size(), Admission.toScore(jsc, decision), decision.pendingScore());
+            decision.labelled().unpersist();
+            continue;
+          }
           if (decision.reachedUnfetched() == 0) {
             break;
           }
@@ -217,7 +264,11 @@ public final class DatasetBuild {
       stats.put("plan", Settings.spell(options.plan()));
       countCandidates(plan, decision, thresholds, stats);
       stats.put("admitted", admittedCount);
-      stats.put("rounds", roundStats(rounds, admittedCount));
+      Map<Integer, long[]> scoredByRound = scorer == null ? Map.of() : scoredByRound();
+      if (scorer != null) {
+        stats.put("clip_filter", clipStats(scoredByRound));
+      }
+      stats.put("rounds", roundStats(rounds, admittedCount, scoredByRound));
       stats.put("max_rounds_reached", limitReached);
       Broadcast<QueryMatcher> matcher = jsc.broadcast(QueryMatcher.build(queries));
       stats.put("queries", queryStats(queries, plan, decision.thresholds(), admitted));
@@ -275,6 +326,29 @@ public final class DatasetBuild {
       }
       Manifest.writeAtomically(fs, marker, Map.of("fingerprint", stageFingerprint, "sources", specs));
       return plan;
+    }
+
+    /**
+     * Keeps the stored CLIP scores when the model, the sources and the fetch / image / caption settings are
+     * unchanged (the threshold may differ), else drops them.
+     */
+    private void prepareScored(List<String> specs) throws IOException {
+      Path marker = new Path(work, "scored.json");
+      var settings = new LinkedHashMap<String, Object>();
+      for (String section : List.of("source", "fetch", "image", "caption")) {
+        settings.put(section, options.describedSettings().get(section));
+      }
+      settings.put("scorer", scorer.fingerprint());
+      String stageFingerprint = stageFingerprint(specs, settings);
+      if (fs.exists(scoredDir) && stageFingerprint.equals(readFingerprint(marker))) {
+        return;
+      }
+      if (fs.exists(scoredDir)) {
+        LOG.info("The CLIP model, sources or fetch / image / caption settings changed: scoring candidates again");
+      }
+      fs.delete(scoredDir, true);
+      fs.mkdirs(scoredDir);
+      Manifest.writeAtomically(fs, marker, Map.of("fingerprint", stageFingerprint, "sources", specs));
     }
 
     /** Keeps the fetched rounds when sources and fetch / image settings are unchanged, else drops them. */
@@ -353,6 +427,102 @@ public final class DatasetBuild {
       return spark.read().schema(Schemas.FETCHED).parquet(dirs.stream().map(Path::toString).toArray(String[]::new));
     }
 
+    /** The committed score batches. */
+    private List<Path> scoreDirs() throws IOException {
+      var dirs = new ArrayList<Path>();
+      if (!fs.exists(scoredDir)) {
+        return dirs;
+      }
+      for (FileStatus f : fs.listStatus(scoredDir)) {
+        if (f.isDirectory() && SCORE_DIR.matcher(f.getPath().getName()).matches()
+            && fs.exists(new Path(f.getPath(), SCORE_FILE))) {
+          dirs.add(f.getPath());
+        }
+      }
+      dirs.sort(Comparator.comparing(Path::getName));
+      return dirs;
+    }
+
+    /** Every CLIP score so far (all committed batches). */
+    private Dataset<Row> scored() throws IOException {
+      List<Path> dirs = scoreDirs();
+      if (dirs.isEmpty()) {
+        return spark.createDataFrame(List.of(), Schemas.SCORED);
+      }
+      return spark.read().schema(Schemas.SCORED).parquet(dirs.stream().map(Path::toString).toArray(String[]::new));
+    }
+
+    /**
+     * Scores {@code pending} ({@code expected} entries) with the CLIP scorer in the executors, in batches, and
+     * commits the scores as the next batch: written to a temporary directory, its {@code _score.json} added, then
+     * renamed.
+     */
+    private void runScoring(int round, JavaRDD<Admission.Entry> pending, long expected) throws IOException {
+      long started = System.nanoTime();
+      List<Path> done = scoreDirs();
+      int batch = done.isEmpty() ? 1 : Integer.parseInt(done.get(done.size() - 1).getName().substring(6)) + 1;
+      String name = String.format("score-%05d", batch);
+      Path dir = new Path(scoredDir, name);
+      Path tmp = new Path(scoredDir, name + ".tmp");
+      fs.delete(tmp, true);
+      StructType wanted = new StructType()
+          .add("key", DataTypes.StringType, false)
+          .add("fetch_key", DataTypes.StringType, false);
+      Dataset<Row> input = spark.createDataFrame(pending.map(e -> RowFactory.create(e.key(), e.fetchKey())), wanted)
+          .join(spark.read().schema(Schemas.PLAN).parquet(new Path(work, "plan").toString()).select("key", "caption"),
+              "key")
+          .join(fetched().filter(col("status").equalTo(Schemas.OK)).select("fetch_key", "image"), "fetch_key")
+          .select("key", "caption", "image");
+      int partitions = (int) Math.max(1, Math.min(expected, Math.max(jsc.defaultParallelism(), expected / 1000)));
+      LOG.info("Scoring {} candidates about to be admitted with the CLIP filter ({} partitions)", expected,
+          partitions);
+      JavaRDD<Row> rows = input.javaRDD().repartition(partitions).mapPartitions(new Scoring(scorer, round));
+      spark.createDataFrame(rows, Schemas.SCORED).write().mode(SaveMode.Overwrite).parquet(tmp.toString());
+      long written = spark.read().schema(Schemas.SCORED).parquet(tmp.toString()).count();
+      if (written != expected) {
+        throw new IllegalStateException("Scoring batch " + batch + " scored " + written + " candidates but "
+            + expected + " were pending: their images or captions are missing from " + work + "; delete it to"
+            + " plan again");
+      }
+      var stats = new LinkedHashMap<String, Object>();
+      stats.put("batch", batch);
+      stats.put("round", round);
+      stats.put("scored", written);
+      stats.put("seconds", Math.round((System.nanoTime() - started) / 1e7) / 100.0);
+      Manifest.writeAtomically(fs, new Path(tmp, SCORE_FILE), stats);
+      if (!fs.rename(tmp, dir)) {
+        throw new IOException("Cannot commit scoring batch " + batch + ": rename of " + tmp + " to " + dir
+            + " failed");
+      }
+      LOG.info("Scoring batch {} committed: {} candidates in {} s", batch, written, stats.get("seconds"));
+    }
+
+    /** Per fetch round: candidates scored after it, and how many of them fell below the threshold. */
+    private Map<Integer, long[]> scoredByRound() throws IOException {
+      double min = options.clipFilter().minSimilarity();
+      var result = new TreeMap<Integer, long[]>();
+      for (Row r : scored().groupBy("round")
+          .agg(count(lit(1)), org.apache.spark.sql.functions.sum(
+              org.apache.spark.sql.functions.when(col("similarity").lt(min), 1L).otherwise(0L)))
+          .collectAsList()) {
+        result.put(r.getInt(0), new long[] {r.getLong(1), r.isNullAt(2) ? 0 : r.getLong(2)});
+      }
+      return result;
+    }
+
+    private Map<String, Object> clipStats(Map<Integer, long[]> byRound) {
+      long scoredCount = byRound.values().stream().mapToLong(v -> v[0]).sum();
+      long below = byRound.values().stream().mapToLong(v -> v[1]).sum();
+      var result = new LinkedHashMap<String, Object>();
+      result.put("checkpoint", options.clipFilter().checkpoint());
+      result.put("min_similarity", options.clipFilter().minSimilarity());
+      result.put("scored", scoredCount);
+      result.put("passed", scoredCount - below);
+      result.put("rejected", below);
+      result.put("pass_rate", scoredCount == 0 ? 1.0 : Math.round((scoredCount - below) * 1e6 / scoredCount) / 1e6);
+      return result;
+    }
+
     /** (fetch key, key) of the plan's candidates whose image has not been fetched, unmatched ones included. */
     private Dataset<Row> unfetched(Dataset<Row> plan) throws IOException {
       return plan.filter(col("fetch_key").isNotNull()).select("fetch_key", "key")
@@ -365,8 +535,17 @@ public final class DatasetBuild {
       Dataset<Row> planned = plan.filter(col("fetch_key").isNotNull().and(size(col("queries")).gt(0)))
           .select("key", "source", "hash", "queries", "fetch_key");
       Dataset<Row> states = fetched().select("fetch_key", "status", "sha256");
-      return planned.join(states, scala.collection.JavaConverters.asScalaBuffer(List.of("fetch_key")).toSeq(), "left")
-          .select("key", "source", "hash", "queries", "fetch_key", "status", "sha256")
+      Dataset<Row> joined = planned
+          .join(states, scala.collection.JavaConverters.asScalaBuffer(List.of("fetch_key")).toSeq(), "left");
+      if (scorer != null) {
+        joined = joined.join(scored().select("key", "similarity"),
+            scala.collection.JavaConverters.asScalaBuffer(List.of("key")).toSeq(), "left");
+      } else {
+        joined = joined.withColumn("similarity", lit(null).cast(DataTypes.FloatType));
+      }
+      BuildOptions.ClipFilter clip = options.clipFilter();
+      return joined
+          .select("key", "source", "hash", "queries", "fetch_key", "status", "sha256", "similarity")
           .javaRDD()
           .map(r -> {
             List<Integer> q = r.getList(3);
@@ -374,8 +553,13 @@ public final class DatasetBuild {
             String status = r.isNullAt(5) ? null : r.getString(5);
             byte state = status == null ? Admission.UNFETCHED
                 : Schemas.OK.equals(status) ? Admission.OK : Admission.FAILED;
+            float similarity = r.isNullAt(7) ? Float.NaN : r.getFloat(7);
+            if (state == Admission.OK && !Float.isNaN(similarity) && !clip.passes(similarity)) {
+              state = Admission.FAILED;
+              status = RejectReason.CLIP_SCORE.key();
+            }
             return new Admission.Entry(r.getString(0), r.getString(1), r.getLong(2), ids, r.getString(4), state,
-                status, r.isNullAt(6) ? null : r.getString(6));
+                status, r.isNullAt(6) ? null : r.getString(6), similarity);
           });
     }
 
@@ -442,8 +626,9 @@ public final class DatasetBuild {
       return stats;
     }
 
-    /** Each round's numbers, with the pairs admitted after it. */
-    private List<Map<String, Object>> roundStats(List<Map<String, Object>> rounds, long admittedAtEnd) {
+    /** Each round's numbers, with the pairs admitted after it (and with the CLIP filter, scored after it). */
+    private List<Map<String, Object>> roundStats(List<Map<String, Object>> rounds, long admittedAtEnd,
+        Map<Integer, long[]> scoredByRound) {
       var result = new ArrayList<Map<String, Object>>();
       for (int i = 0; i < rounds.size(); i++) {
         var r = new LinkedHashMap<String, Object>();
@@ -452,6 +637,11 @@ public final class DatasetBuild {
         r.put("fetched", rounds.get(i).get("fetched"));
         r.put("ok", rounds.get(i).get("ok"));
         r.put("admitted", i + 1 < rounds.size() ? rounds.get(i + 1).get("admitted_before") : admittedAtEnd);
+        if (scorer != null) {
+          long[] sc = scoredByRound.getOrDefault(((Number) rounds.get(i).get("round")).intValue(), new long[2]);
+          r.put("scored", sc[0]);
+          r.put(RejectReason.CLIP_SCORE.key(), sc[1]);
+        }
         r.put("seconds", rounds.get(i).get("seconds"));
         result.add(r);
       }
@@ -475,9 +665,10 @@ public final class DatasetBuild {
      */
     private void countCandidates(Dataset<Row> plan, Admission.Decision decision,
         Broadcast<Balancer.Thresholds> thresholds, Map<String, Object> stats) throws IOException {
+      // A candidate the CLIP filter rejected was processed OK.
       JavaRDD<List<Object>> plannedRows = decision.labelled().map(l -> List.<Object>of(l.entry().source(),
           Admission.label(l, thresholds.value()), l.entry().state() != Admission.UNFETCHED,
-          l.entry().state() == Admission.OK));
+          l.entry().state() == Admission.OK || l.entry().clipRejected()));
       JavaRDD<List<Object>> others = plan
           .filter(col("fetch_key").isNull().or(size(col("queries")).equalTo(0)))
           .select("source", "reject", "fetch_key")
@@ -514,12 +705,18 @@ public final class DatasetBuild {
           m.put("fetched", 0L);
           m.put("ok", 0L);
           m.put("admitted", 0L);
+          if (scorer != null) {
+            m.put(RejectReason.CLIP_SCORE.key(), 0L);
+          }
           return m;
         });
         s.merge("candidates", n, Long::sum);
         s.merge("fetched", wasFetched ? n : 0, Long::sum);
         s.merge("ok", wasOk ? n : 0, Long::sum);
         s.merge("admitted", label.equals(Admission.ADMITTED) ? n : 0, Long::sum);
+        if (scorer != null) {
+          s.merge(RejectReason.CLIP_SCORE.key(), label.equals(RejectReason.CLIP_SCORE.key()) ? n : 0, Long::sum);
+        }
       }
       long unmatched = rejected.get(RejectReason.UNMATCHED.key());
       long planned = decision.labelled().count();
@@ -603,26 +800,35 @@ public final class DatasetBuild {
           .map(t -> {
             QueryMatcher qm = matcher.value();
             String[] names = Arrays.stream(t._1().queries()).mapToObj(qm::query).toArray(String[]::new);
-            return RowFactory.create(t._1().key(), t._1().fetchKey(), t._2(), names);
+            float similarity = t._1().similarity();
+            return RowFactory.create(t._1().key(), t._1().fetchKey(), t._2(), names,
+                Float.isNaN(similarity) ? null : similarity);
           });
       StructType orderSchema = new StructType()
           .add("key", DataTypes.StringType, false)
           .add("fetch_key", DataTypes.StringType, false)
           .add("position", DataTypes.LongType, false)
-          .add("queries", DataTypes.createArrayType(DataTypes.StringType, false), false);
+          .add("queries", DataTypes.createArrayType(DataTypes.StringType, false), false)
+          .add(Schemas.CLIP_SIMILARITY, DataTypes.FloatType, true);
+      boolean withClip = scorer != null;
       Dataset<Row> joined = spark.createDataFrame(order, orderSchema)
           .join(plan.select("key", "caption", "source", "url"), "key")
           .join(fetched().filter(col("status").equalTo(Schemas.OK)).drop("status", "detail"), "fetch_key");
-      JavaPairRDD<Long, Row> byPosition = joined.javaRDD().mapToPair(r -> new Tuple2<>(
-          r.<Long>getAs("position"),
-          RowFactory.create(r.getAs("key"), r.getAs("caption"), r.getAs("image"), r.getAs("width"),
-              r.getAs("height"), r.getAs("original_width"), r.getAs("original_height"), r.getAs("sha256"),
-              r.getAs("source"), r.getAs("url"), r.getList(r.fieldIndex("queries")).toArray(new String[0]))));
+      JavaPairRDD<Long, Row> byPosition = joined.javaRDD().mapToPair(r -> {
+        Object[] values = {r.getAs("key"), r.getAs("caption"), r.getAs("image"), r.getAs("width"),
+            r.getAs("height"), r.getAs("original_width"), r.getAs("original_height"), r.getAs("sha256"),
+            r.getAs("source"), r.getAs("url"), r.getList(r.fieldIndex("queries")).toArray(new String[0])};
+        if (withClip) {
+          values = Arrays.copyOf(values, values.length + 1);
+          values[values.length - 1] = r.getAs(Schemas.CLIP_SIMILARITY);
+        }
+        return new Tuple2<>(r.<Long>getAs("position"), RowFactory.create(values));
+      });
       JavaRDD<Row> shardRows = byPosition
           .repartitionAndSortWithinPartitions(new ShardPartitioner(numShards, rows))
           .values();
       LOG.info("Writing {} rows in {} shards of {} rows", total, numShards, rows);
-      spark.createDataFrame(shardRows, Schemas.SHARD).write().mode(SaveMode.Overwrite).parquet(tmp.toString());
+      spark.createDataFrame(shardRows, Schemas.shard(withClip)).write().mode(SaveMode.Overwrite).parquet(tmp.toString());
 
       fs.mkdirs(shardsDir);
       var shards = new ArrayList<Manifest.Shard>();
@@ -665,6 +871,54 @@ public final class DatasetBuild {
         Map<String, Object> stats = Manifest.JSON.readValue(in, Map.class);
         return stats;
       }
+    }
+  }
+
+  /**
+   * Scores one partition of (key, caption, image) rows with the CLIP scorer, {@link CandidateScorer#batchSize()}
+   * pairs at a time, into rows of {@link Schemas#SCORED}.
+   */
+  static final class Scoring implements org.apache.spark.api.java.function.FlatMapFunction<java.util.Iterator<Row>, Row> {
+    private static final long serialVersionUID = 1L;
+    private final CandidateScorer scorer;
+    private final int round;
+
+    Scoring(CandidateScorer scorer, int round) {
+      this.scorer = scorer;
+      this.round = round;
+    }
+
+    @Override
+    public java.util.Iterator<Row> call(java.util.Iterator<Row> rows) {
+      int batchSize = Math.max(1, scorer.batchSize());
+      var out = new ArrayList<Row>();
+      var keys = new ArrayList<String>(batchSize);
+      var captions = new ArrayList<String>(batchSize);
+      var images = new ArrayList<byte[]>(batchSize);
+      while (rows.hasNext()) {
+        Row r = rows.next();
+        keys.add(r.getString(0));
+        captions.add(r.getString(1));
+        images.add((byte[]) r.get(2));
+        if (keys.size() == batchSize || !rows.hasNext()) {
+          float[] scores = scorer.score(images, captions);
+          if (scores.length != keys.size()) {
+            throw new IllegalStateException("The CLIP scorer returned " + scores.length + " scores for "
+                + keys.size() + " pairs");
+          }
+          for (int i = 0; i < scores.length; i++) {
+            if (!(scores[i] >= -1.0001f && scores[i] <= 1.0001f)) {
+              throw new IllegalStateException("The CLIP scorer returned " + scores[i] + " for candidate "
+                  + keys.get(i) + ": a cosine similarity must be between -1 and 1");
+            }
+            out.add(RowFactory.create(keys.get(i), scores[i], round));
+          }
+          keys.clear();
+          captions.clear();
+          images.clear();
+        }
+      }
+      return out.iterator();
     }
   }
 

@@ -51,6 +51,19 @@ public final class Schemas {
   });
 
   /**
+   * The CLIP filter's scores ({@code _work/scored/score-NNNNN}): one row per candidate scored, its key, the cosine
+   * similarity of its image and caption embeddings, and the fetch round after which it was scored.
+   */
+  public static final StructType SCORED = new StructType(new StructField[] {
+      DataTypes.createStructField("key", DataTypes.StringType, false),
+      DataTypes.createStructField("similarity", DataTypes.FloatType, false),
+      DataTypes.createStructField("round", DataTypes.IntegerType, false),
+  });
+
+  /** The column of {@link #SHARD_WITH_CLIP} that holds a pair's CLIP similarity. */
+  public static final String CLIP_SIMILARITY = "clip_similarity";
+
+  /**
    * A row of a dataset shard: {@code key} (stable id), {@code caption}, {@code image} (JPEG bytes),
    * {@code width}/{@code height} (of the stored image), {@code original_width}/{@code original_height}
    * (of the source image), {@code sha256} (hex, of the source bytes), {@code source} (the source spec),
@@ -69,4 +82,18 @@ public final class Schemas {
       DataTypes.createStructField("url", DataTypes.StringType, true),
       DataTypes.createStructField("queries", DataTypes.createArrayType(DataTypes.StringType, false), false),
   });
+
+  /**
+   * {@link #SHARD} with one more, nullable column at the end: {@value #CLIP_SIMILARITY} (float), the cosine
+   * similarity of the pair's image and caption embeddings under {@code filter.clip.checkpoint}. Builds with the
+   * CLIP filter write it; builds without write {@link #SHARD} unchanged. The schema version stays
+   * {@value #SHARD_SCHEMA_VERSION}: the column is added, optional and read by name, so every reader of version 1
+   * shards (which selects its columns by name) reads these too.
+   */
+  public static final StructType SHARD_WITH_CLIP = SHARD.add(CLIP_SIMILARITY, DataTypes.FloatType, true);
+
+  /** The shard schema a build writes: {@link #SHARD_WITH_CLIP} with the CLIP filter, else {@link #SHARD}. */
+  public static StructType shard(boolean clipFilter) {
+    return clipFilter ? SHARD_WITH_CLIP : SHARD;
+  }
 }

@@ -153,6 +153,40 @@ public final class ClipTokenizer implements Serializable {
   }
 
   /**
+   * Loads the tokenizer for a model whose token embedding has {@code modelVocab} rows ({@code text.vocab_size}).
+   * A tokenizer may be smaller than the embedding (ids from its size on are never produced and their rows are
+   * never read: this is how a model trained with a small learned tokenizer, or an open_clip export of one, is
+   * used), never larger (its ids would have no row).
+   *
+   * @param vocabSize the tokenizer's size; 0 for as many tokens as the file provides, up to {@code modelVocab}
+   *     (the first {@code modelVocab - 514} merges, as CLIP reads OpenAI's file)
+   * @throws IllegalArgumentException if {@code vocabSize} is larger than {@code modelVocab}, or the file cannot
+   *     be read, has no merge, or fewer merges than {@code vocabSize} needs
+   */
+  public static ClipTokenizer forModel(String location, int modelVocab, int vocabSize, Configuration conf) {
+    if (vocabSize > modelVocab) {
+      throw new IllegalArgumentException(String.format(
+          "Cannot use a tokenizer of %d tokens (%s) with a model whose token embedding has %d rows"
+              + " (text.vocab_size): ids %d to %d would have no embedding; use at most %d tokens",
+          vocabSize, location, modelVocab, modelVocab, vocabSize - 1, modelVocab));
+    }
+    if (vocabSize > 0) {
+      return load(location, vocabSize, conf);
+    }
+    if (modelVocab < TokenizerOptions.VOCAB_SIZE_MIN) {
+      throw new IllegalArgumentException(String.format(
+          "Cannot use any tokenizer with a model whose token embedding has %d rows (text.vocab_size): a tokenizer"
+              + " has at least %d tokens (512 byte symbols, 2 special tokens, 1 merge)", modelVocab,
+          TokenizerOptions.VOCAB_SIZE_MIN));
+    }
+    List<BpeMerge> merges = MergesFile.read(location, modelVocab - BASE_TOKENS, conf);
+    if (merges.isEmpty()) {
+      throw new IllegalArgumentException("Cannot load merges file " + location + ": it has no merges");
+    }
+    return new ClipTokenizer(merges);
+  }
+
+  /**
    * Loads the tokenizer the options name: {@code tokenizer.merges} with {@code tokenizer.vocab-size}.
    *
    * @throws ConfigValueException if {@code tokenizer.merges} is empty

@@ -139,26 +139,40 @@ public final class ExternalWeights {
   }
 
   /**
-   * Writes {@code imported} as an ordinary ClipSpark checkpoint (step 0, no optimiser state) under
-   * {@code outDir/checkpoints/}, with {@code tokenizerMerges} (OpenAI's {@code bpe_simple_vocab_16e6.txt.gz} or a
-   * learned merges file) copied into it. The tokenizer is loaded first and must provide the model's vocabulary
-   * ({@code text.vocab_size} tokens), which the checkpoint records as {@code tokenizer_vocab_size}, as training
-   * does. The save is atomic: on any error nothing is left behind.
-   *
-   * @return the checkpoint's directory
-   * @throws IllegalArgumentException if the merges file cannot be read or has too few merges for the vocabulary
+   * {@link #saveCheckpoint(ImportedWeights, String, int, String, Configuration)} with as many tokens as the merges
+   * file provides, up to the model's {@code text.vocab_size}.
    */
   public static org.apache.hadoop.fs.Path saveCheckpoint(ImportedWeights imported, String tokenizerMerges,
       String outDir, Configuration conf) {
-    int vocab = imported.model().text().vocabSize();
+    return saveCheckpoint(imported, tokenizerMerges, 0, outDir, conf);
+  }
+
+  /**
+   * Writes {@code imported} as an ordinary ClipSpark checkpoint (step 0, no optimiser state) under
+   * {@code outDir/checkpoints/}, with {@code tokenizerMerges} (OpenAI's {@code bpe_simple_vocab_16e6.txt.gz} or a
+   * learned merges file) copied into it. The tokenizer is loaded first ({@link ClipTokenizer#forModel}): it may be
+   * smaller than the model's vocabulary ({@code text.vocab_size} token embedding rows; a model trained with a
+   * small learned tokenizer, exported by open_clip), never larger. The checkpoint records its size as
+   * {@code tokenizer_vocab_size}, as training does. The save is atomic: on any error nothing is left behind.
+   *
+   * @param tokenizerVocabSize the tokenizer's size; 0 for as many tokens as the file provides, up to
+   *     {@code text.vocab_size}
+   * @return the checkpoint's directory
+   * @throws IllegalArgumentException if the merges file cannot be read, has no merge or too few for
+   *     {@code tokenizerVocabSize}, or {@code tokenizerVocabSize} is larger than the model's vocabulary
+   */
+  public static org.apache.hadoop.fs.Path saveCheckpoint(ImportedWeights imported, String tokenizerMerges,
+      int tokenizerVocabSize, String outDir, Configuration conf) {
+    int modelVocab = imported.model().text().vocabSize();
+    ClipTokenizer tokenizer;
     try {
-      ClipTokenizer.load(tokenizerMerges, vocab, conf);
+      tokenizer = ClipTokenizer.forModel(tokenizerMerges, modelVocab, tokenizerVocabSize, conf);
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException("Cannot use the tokenizer " + tokenizerMerges + " with model "
-          + imported.model().name() + " (text.vocab_size " + vocab + "): " + e.getMessage(), e);
+          + imported.model().name() + " (text.vocab_size " + modelVocab + "): " + e.getMessage(), e);
     }
     var state = new LinkedHashMap<String, Object>();
-    state.put("tokenizer_vocab_size", (long) vocab);
+    state.put("tokenizer_vocab_size", (long) tokenizer.vocabSize());
     state.put("imported_from", String.valueOf(imported.source()));
     state.put("imported_format", imported.format());
     return Checkpoints.save(outDir, new Checkpoint(0, state, imported.model(), tokenizerMerges,

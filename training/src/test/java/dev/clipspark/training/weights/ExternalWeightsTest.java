@@ -10,6 +10,7 @@ import dev.clipspark.training.model.ClipParameters;
 import dev.clipspark.training.model.ModelConfig;
 import dev.clipspark.training.model.ModelConfigs;
 import dev.clipspark.training.nn.ParameterSet;
+import dev.clipspark.training.tokenizer.ClipTokenizer;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -308,16 +309,43 @@ class ExternalWeightsTest {
   }
 
   @Test
-  void aTokenizerThatCannotProvideTheVocabularyLeavesNoCheckpoint() throws IOException {
+  void aTokenizerSmallerThanTheVocabularyIsUsedAndALargerOneLeavesNoCheckpoint() throws IOException {
     var ref = ReferenceFixtures.load("rn");
     ImportedWeights w = withVocabulary(ExternalWeights.read(ref.file(ExternalWeights.SAFETENSORS), null), 600);
     Path merges = tmp.resolve("merges.txt");
-    Files.writeString(merges, "#version: 0.2\nh e\n");
+    Files.writeString(merges, "#version: 0.2\nh e\nl l\n");
+    var conf = new Configuration();
+
+    // 516 tokens for 600 embedding rows: the ids the tokenizer makes all have a row; the model is usable.
+    Path small = tmp.resolve("small");
+    ExternalWeights.saveCheckpoint(w, merges.toString(), small.toString(), conf);
+    LoadedCheckpoint loaded = Checkpoints.loadModel(Checkpoints.resolve(small.toString(), conf), null, conf);
+    assertThat(loaded.trainerState()).containsEntry("tokenizer_vocab_size", 516L);
+    assertThat(loaded.model().text().vocabSize()).isEqualTo(600);
+    ClipTokenizer tokenizer = ClipTokenizer.load(loaded.tokenizerMerges(), 516, conf);
+    int context = loaded.model().text().contextLength();
+    int[][] ids = tokenizer.tokenize(java.util.List.of("hello"), context, true);
+    assertThat(ids[0]).contains(515);
+    assertThat(java.util.Arrays.stream(ids[0]).max().getAsInt()).isLessThan(516);
+    var clip = dev.clipspark.training.model.ClipModel.create(loaded.model(), loaded.parameters());
+    clip.setTraining(false);
+    assertThat(clip.encodeText(org.nd4j.linalg.factory.Nd4j.createFromArray(ids)).shape())
+        .containsExactly(1, loaded.model().embedDim());
+
+    // A tokenizer larger than the embedding is refused, and so is a merges file with too few merges for the size
+    // asked; neither leaves a checkpoint.
     Path out = tmp.resolve("out");
-    assertThatThrownBy(() -> ExternalWeights.saveCheckpoint(w, merges.toString(), out.toString(), new Configuration()))
+    assertThatThrownBy(() -> ExternalWeights.saveCheckpoint(w, merges.toString(), 601, out.toString(), conf))
         .isInstanceOf(IllegalArgumentException.class)
-        .hasMessageContaining("Cannot use the tokenizer " + merges + " with model rn (text.vocab_size 600)")
-        .hasMessageContaining("it has 1 merges, but a vocabulary of 600 tokens needs 86");
+        .hasMessage("Cannot use the tokenizer " + merges + " with model rn (text.vocab_size 600): Cannot use a"
+            + " tokenizer of 601 tokens (" + merges + ") with a model whose token embedding has 600 rows"
+            + " (text.vocab_size): ids 600 to 600 would have no embedding; use at most 600 tokens");
+    assertThatThrownBy(() -> ExternalWeights.saveCheckpoint(w, merges.toString(), 600, out.toString(), conf))
+        .hasMessageContaining("it has 2 merges, but a vocabulary of 600 tokens needs 86");
+    Path none = tmp.resolve("none.txt");
+    Files.writeString(none, "#version: 0.2\n");
+    assertThatThrownBy(() -> ExternalWeights.saveCheckpoint(w, none.toString(), out.toString(), conf))
+        .hasMessageContaining("Cannot load merges file " + none + ": it has no merges");
     assertThat(out).doesNotExist();
   }
 
