@@ -2,15 +2,12 @@ package dev.clipspark.training.limber;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
-import com.typesafe.config.ConfigFactory;
 import dev.clipspark.training.checkpoint.Checkpoint;
 import dev.clipspark.training.checkpoint.CheckpointKind;
 import dev.clipspark.training.checkpoint.Checkpoints;
 import dev.clipspark.training.checkpoint.LoadedCheckpoint;
 import dev.clipspark.training.checkpoint.OptimizerState;
 import dev.clipspark.training.lm.Gpt2Model;
-import dev.clipspark.training.lm.LmConfig;
-import dev.clipspark.training.lm.LmConfigs;
 import dev.clipspark.training.nn.ParameterSet;
 import dev.clipspark.training.tokenizer.Gpt2Tokenizer;
 import java.io.IOException;
@@ -161,17 +158,11 @@ public final class LimberCheckpoints {
    * @throws IllegalArgumentException if it is not a language-model checkpoint
    */
   public static LanguageModel loadLanguageModel(String checkpointDir, Configuration conf) {
-    LoadedCheckpoint c = Checkpoints.loadModel(checkpointDir, DataType.FLOAT, conf).requireKind(CheckpointKind.GPT2);
-    LmConfig config = LmConfigs.parse(c.modelName(), ConfigFactory.parseString(c.modelConf()),
-        new Path(checkpointDir, Checkpoints.MODEL_CONF).toString());
-    Gpt2Tokenizer tokenizer = Gpt2Tokenizer.load(c.file(Gpt2Tokenizer.VOCAB_FILE), c.file(Gpt2Tokenizer.MERGES_FILE),
+    var loaded = dev.clipspark.training.lm.LmCheckpoints.of(Checkpoints.loadModel(checkpointDir, DataType.FLOAT, conf),
         conf);
-    if (tokenizer.vocabSize() > config.vocabSize()) {
-      throw new IllegalArgumentException(String.format(Locale.ROOT, "Cannot use the language model %s: its tokenizer"
-          + " has %d tokens, more than its vocab_size %d", checkpointDir, tokenizer.vocabSize(), config.vocabSize()));
-    }
-    return new LanguageModel(Gpt2Model.create(config, c.parameters()), tokenizer, checkpointDir);
+    return new LanguageModel(loaded.lm(), loaded.tokenizer(), checkpointDir);
   }
+
 
   /**
    * Saves a checkpoint of P under {@code outDir/checkpoints/} (writing {@code outDir/limber.json} first, which the
