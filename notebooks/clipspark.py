@@ -15,9 +15,9 @@ Environment (all optional but the checkpoint; relative paths are relative to the
 ``CLIPSPARK_MAX_ROWS``      test rows evaluated (default 500; 0: all)
 ``CLIPSPARK_IMAGES``        a directory of images notebook 01 classifies (default: a few dataset images)
 ``CLIPSPARK_LIMBER``        notebook 04: a ``train-limber`` output directory (its newest checkpoint) or a
-                            ``checkpoints/step-N`` directory
+                            ``checkpoints/step-N`` directory, e.g. ``demo-output/limber`` after ``bin/clip demo``
 ``CLIPSPARK_CAPTION_DATASET`` notebook 04: captioned images, ``KIND:PATH`` (default ``CLIPSPARK_DATASET``), e.g.
-                            ``shards:demo-output/dataset``
+                            ``table:demo-output/eval-captions.csv`` (the demo's unseen images with captions)
 ``CLIPSPARK_OUT``           where reports and images go (default ``$TMPDIR/clipspark-notebooks``)
 ``CLIPSPARK_CLASSPATH``     the JVM's classpath (default: the application jar and ``spark-jobs/target/spark-lib``,
                             as ``bin/clip`` runs it; build them with ``mvn -B -DskipTests package``)
@@ -108,7 +108,7 @@ def limber():
     if not value:
         raise RuntimeError(
             "Cannot pick a LiMBeR model: set CLIPSPARK_LIMBER to a train-limber output directory or a "
-            "checkpoints/step-N directory before starting Jupyter")
+            "checkpoints/step-N directory (bin/clip demo writes demo-output/limber) before starting Jupyter")
     return _path(value)
 
 
