@@ -112,7 +112,7 @@ public final class Captioning {
           tail[i - 1] = (int) shape[i];
           per *= shape[i];
         }
-        float[] flat = f.castTo(org.nd4j.linalg.api.buffer.DataType.FLOAT).reshape('c', f.length()).toFloatVector();
+        float[] flat = f.castTo(org.nd4j.linalg.api.buffer.DataType.FLOAT).dup('c').reshape(f.length()).toFloatVector();
         for (int i = 0; i < kept.size(); i++) {
           Float[] v = new Float[(int) per];
           for (int j = 0; j < per; j++) {
