@@ -50,8 +50,10 @@ import picocli.CommandLine.Option;
  * {@code clip demo}: the whole pipeline end to end on data it makes itself. Writes a text corpus, builds
  * the query list from it (plus WordNet when installed), builds a dataset from the synthetic
  * coloured-shapes source, learns a BPE tokenizer from its captions, trains a tiny CLIP model on the dataset,
- * evaluates it zero-shot on images it never saw and prints where everything went, how the loss fell and the
- * path of the evaluation's report.html. Its smaller sizes come from conf/demo.conf;
+ * evaluates it zero-shot on images it never saw, then (unless {@code --no-limber}) trains a small GPT-2 on texts of
+ * the captions and LiMBeR's linear map P between the two frozen models, and captions the unseen images beside the
+ * shuffled-images and no-image baselines; it prints where everything went, how the losses fell and the paths of the
+ * reports. Its smaller sizes come from conf/demo.conf;
  * {@code --conf} and {@code --set} override them.
  */
 @Command(
@@ -60,8 +62,9 @@ import picocli.CommandLine.Option;
     description = {
         "Runs the whole pipeline end to end in Spark local mode on data it generates.",
         "corpus -> queries -> dataset -> tokenizer -> a tiny CLIP model trained on the dataset -> its zero-shot"
-            + " accuracy on unseen images (report.html). Settings: conf/demo.conf, overridable with --conf and"
-            + " --set."})
+            + " accuracy on unseen images (report.html) -> LiMBeR: a small GPT-2, the linear map P from the frozen"
+            + " CLIP to its soft prompts, and captions of the unseen images scored against two baselines"
+            + " (captioning/report.html). Settings: conf/demo.conf, overridable with --conf and --set."})
 final class DemoCommand extends JobCommand {
 
   private static void deleteRecursively(File dir) {
@@ -139,6 +142,10 @@ final class DemoCommand extends JobCommand {
   @Option(names = "--corpus-lines", defaultValue = "4000", paramLabel = "N",
       description = "Lines of generated corpus text (default: ${DEFAULT-VALUE}).")
   int corpusLines;
+
+  @Option(names = "--no-limber",
+      description = "Stop after the zero-shot evaluation (stage 6): no language model, LiMBeR map or captions.")
+  boolean noLimber;
 
   @Option(names = "--no-wordnet", description = "Do not add WordNet lemmas even when " + DEBIAN_WORDNET + " exists.")
   boolean noWordnet;
@@ -265,6 +272,12 @@ final class DemoCommand extends JobCommand {
     printer.println(String.format(Locale.ROOT, "6/9 zero-shot on %d unseen images of the %d classes: top-1 %.3f, top-5"
             + " %.3f (chance %.3f)%n  report %s", classes * perClass, classes, (Double) zeroshot.get("top1"),
         (Double) zeroshot.get("top5"), 1.0 / classes, new File(reportDir, Evaluation.REPORT_HTML).getAbsolutePath()));
+    if (noLimber) {
+      printer.println("Demo dataset: " + new File(datasetDir).getAbsolutePath());
+      printer.println("Demo model:   " + trainDir.getAbsolutePath());
+      printer.flush();
+      return 0;
+    }
     // LiMBeR: a small GPT-2 learns the captions, then one linear map P from the frozen CLIP image tower to soft
     // prompts of the frozen language model learns to caption.
     File lmCorpus = new File(out, "corpus/lm-corpus.txt");

@@ -112,8 +112,8 @@ public final class LimberTraining {
     }
     var follow = new BarrierStage.Follow(job.outDir(), LimberTrainer.METRICS_FILE, LimberTrainer::progressLine,
         conf.get());
-    return BarrierStage.run(spark, "train LiMBeR", new Work(plan.request(), options, conf), workers, timeout, progress,
-        follow, TrainSummary.class);
+    return BarrierStage.run(spark, "train LiMBeR", LimberTraining.class, new Work(plan.request(), options, conf),
+        workers, timeout, progress, follow, TrainSummary.class);
   }
 
   /** One LiMBeR training worker. */

@@ -69,13 +69,15 @@ public final class BarrierStage {
    * Runs {@code work} with {@code workers} barrier tasks and returns rank 0's result.
    *
    * @param what     what the stage does, for messages ("train", "train the language model")
+   * @param logAs    the logger (a class name) under which executors log the workers' progress lines, so that log
+   *                 searches keep finding them by the component that trains
    * @param timeout  how long a worker waits for a peer before failing
    * @param progress receives progress lines on the driver: rank 0's own in local mode, else those of
    *                 {@code follow}'s metrics file (no progress on a cluster when {@code follow} is null)
    * @throws IllegalArgumentException if {@code workers} task slots are not available
    */
-  public static <R extends Serializable> R run(SparkSession spark, String what, BarrierWork<R> work, int workers,
-      Duration timeout, Consumer<String> progress, Follow follow, Class<R> resultType) {
+  public static <R extends Serializable> R run(SparkSession spark, String what, Class<?> logAs, BarrierWork<R> work,
+      int workers, Duration timeout, Consumer<String> progress, Follow follow, Class<R> resultType) {
     if (workers < 1) {
       throw new IllegalArgumentException("Cannot " + what + " with --workers " + workers + ": must be at least 1");
     }
@@ -94,7 +96,7 @@ public final class BarrierStage {
     Thread runner = new Thread(() -> {
       try {
         job.complete(jsc.parallelize(ranks, workers).rdd().barrier()
-            .mapPartitions(new WorkerFunction<>(work, timeoutMillis, runId), false, ClassTag$.MODULE$.apply(resultType))
+            .mapPartitions(new WorkerFunction<>(work, timeoutMillis, runId, logAs.getName()), false, ClassTag$.MODULE$.apply(resultType))
             .toJavaRDD().repartition(1).collect());
       } catch (Throwable t) {
         job.completeExceptionally(t);
@@ -221,11 +223,13 @@ public final class BarrierStage {
     private final BarrierWork<R> work;
     private final long timeoutMillis;
     private final String runId;
+    private final String logAs;
 
-    WorkerFunction(BarrierWork<R> work, long timeoutMillis, String runId) {
+    WorkerFunction(BarrierWork<R> work, long timeoutMillis, String runId, String logAs) {
       this.work = work;
       this.timeoutMillis = timeoutMillis;
       this.runId = runId;
+      this.logAs = logAs;
     }
 
     /**
@@ -234,10 +238,11 @@ public final class BarrierStage {
      */
     private Consumer<String> progressSink(int rank) {
       Consumer<String> driver = LOCAL_PROGRESS.get(runId);
+      Logger log = LoggerFactory.getLogger(logAs);
       if (driver == null) {
-        return LOG::info;
+        return log::info;
       }
-      return rank == 0 ? driver : LOG::debug;
+      return rank == 0 ? driver : log::debug;
     }
 
     @Override
@@ -254,7 +259,8 @@ public final class BarrierStage {
         peers.add(new InetSocketAddress(a.substring(0, colon), Integer.parseInt(a.substring(colon + 1))));
       }
       int attempt = context.stageAttemptNumber();
-      LOG.info("Barrier worker {} of {} at {} (stage attempt {})", rank, size, addresses[rank], attempt);
+      LoggerFactory.getLogger(logAs).info("Barrier worker {} of {} at {} (stage attempt {})", rank, size,
+          addresses[rank], attempt);
       List<R> out;
       try (Collective collective = Collectives.tcpRing(rank, size, peers, Duration.ofMillis(timeoutMillis))) {
         R result = work.run(new BarrierWork.Worker(rank, size, collective, progressSink(rank), context::isInterrupted,

@@ -45,8 +45,8 @@ public final class SparkBarrierTrainer {
     HadoopConf conf = HadoopConf.from(spark);
     Trainer.checkPlan(request, options, conf.get(), workers);
     var follow = new BarrierStage.Follow(request.outDir(), Trainer.METRICS_FILE, Trainer::progressLine, conf.get());
-    return BarrierStage.run(spark, "train", new Work(request, options, conf), workers, timeout, progress, follow,
-        TrainSummary.class);
+    return BarrierStage.run(spark, "train", SparkBarrierTrainer.class, new Work(request, options, conf), workers,
+        timeout, progress, follow, TrainSummary.class);
   }
 
   /** Checks that {@code workers} barrier tasks fit at once; see {@link BarrierStage#checkSlots}. */

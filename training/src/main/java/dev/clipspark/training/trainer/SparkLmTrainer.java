@@ -36,8 +36,8 @@ public final class SparkLmTrainer {
     LmTrainer.checkPlan(request, options, conf.get(), workers);
     var follow = new BarrierStage.Follow(request.outDir(), LmTrainer.METRICS_FILE, LmTrainer::progressLine,
         conf.get());
-    return BarrierStage.run(spark, "train the language model", new Work(request, options, conf), workers, timeout,
-        progress, follow, TrainSummary.class);
+    return BarrierStage.run(spark, "train the language model", SparkLmTrainer.class,
+        new Work(request, options, conf), workers, timeout, progress, follow, TrainSummary.class);
   }
 
   /** One language-model training worker. */
