@@ -1,13 +1,12 @@
 package dev.clipspark.training.lm;
 
 import dev.clipspark.training.collective.Collective;
+import dev.clipspark.training.collective.FlatAllReduce;
 import dev.clipspark.training.nn.ParameterSet;
 import java.util.List;
 import java.util.Locale;
-import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * One worker's part of a language-model training step over a global batch spread across the workers of a
@@ -37,7 +36,7 @@ public final class LmTrainStep {
   private final Gpt2Model model;
   private final Collective collective;
   private final int microBatch;
-  private INDArray flat;
+  private final FlatAllReduce gradientSum;
 
   /**
    * @param collective the workers, or null for one process
@@ -50,6 +49,7 @@ public final class LmTrainStep {
     }
     this.model = model;
     this.collective = collective;
+    this.gradientSum = collective == null ? null : new FlatAllReduce(collective);
     this.microBatch = microBatch;
   }
 
@@ -92,40 +92,12 @@ public final class LmTrainStep {
       correct += loss.correct();
     }
     if (collective != null && collective.size() > 1) {
-      sumGradients(params);
+      gradientSum.sum(params.names().stream().map(params::gradient).toList());
       INDArray totals = Nd4j.createFromArray(lossSum, (double) correct);
       collective.allReduceSum(totals);
       lossSum = totals.getDouble(0);
       correct = Math.round(totals.getDouble(1));
     }
     return new Result(lossSum / globalScored, (double) correct / globalScored, globalScored);
-  }
-
-  /** All gradients through one flat buffer: one all-reduce per step instead of one per tensor. */
-  private void sumGradients(ParameterSet params) {
-    List<String> names = params.names();
-    if (flat == null) {
-      long total = 0;
-      for (String name : names) {
-        total += params.gradient(name).length();
-      }
-      DataType type = params.gradient(names.get(0)).dataType();
-      flat = Nd4j.createUninitialized(type, total);
-    }
-    long offset = 0;
-    for (String name : names) {
-      INDArray g = params.gradient(name);
-      long len = g.length();
-      flat.get(NDArrayIndex.interval(offset, offset + len)).assign(g.reshape('c', new long[] {len}));
-      offset += len;
-    }
-    collective.allReduceSum(flat);
-    offset = 0;
-    for (String name : names) {
-      INDArray g = params.gradient(name);
-      long len = g.length();
-      g.assign(flat.get(NDArrayIndex.interval(offset, offset + len)).reshape('c', g.shape()));
-      offset += len;
-    }
   }
 }

@@ -1,6 +1,7 @@
 package dev.clipspark.training.trainer;
 
 import dev.clipspark.training.collective.Collective;
+import dev.clipspark.training.collective.FlatAllReduce;
 import dev.clipspark.training.model.ClipModel;
 import dev.clipspark.training.model.ContrastiveLoss;
 import dev.clipspark.training.model.ShardedContrastiveLoss;
@@ -26,7 +27,7 @@ public final class DistributedTrainStep {
   private final int microBatch;
   private final int tile;
   private final List<String> names;
-  private INDArray flat;
+  private final FlatAllReduce gradientSum;
 
   /**
    * @param microBatch rows embedded at once on this worker; must divide the local batch
@@ -39,6 +40,7 @@ public final class DistributedTrainStep {
     }
     this.model = model;
     this.collective = collective;
+    this.gradientSum = new FlatAllReduce(collective);
     this.microBatch = microBatch;
     this.tile = tile;
     // A locked image tower gets no gradient: its parameters stay out of the all-reduce.
@@ -102,40 +104,12 @@ public final class DistributedTrainStep {
         model.backwardText(slice(loss.gradText(), i).dup('c'));
       }
     }
-    sumGradients(params);
+    // All gradients in one all-reduce per step instead of one per tensor.
+    gradientSum.sum(names.stream().map(params::gradient).toList());
     for (String buffer : params.bufferNames()) {
       collective.broadcast(params.buffer(buffer), 0);
     }
     return new TrainStep.Result(loss.loss(), loss.imageToTextAccuracy());
-  }
-
-  /** All gradients through one flat buffer: one all-reduce per step instead of one per tensor. */
-  private void sumGradients(ParameterSet params) {
-    if (collective.size() == 1) {
-      return;
-    }
-    if (flat == null) {
-      long total = 0;
-      for (String name : names) {
-        total += params.gradient(name).length();
-      }
-      flat = Nd4j.createUninitialized(params.gradient(names.get(0)).dataType(), total);
-    }
-    long offset = 0;
-    for (String name : names) {
-      INDArray g = params.gradient(name);
-      long len = g.length();
-      flat.get(NDArrayIndex.interval(offset, offset + len)).assign(g.reshape('c', new long[] {len}));
-      offset += len;
-    }
-    collective.allReduceSum(flat);
-    offset = 0;
-    for (String name : names) {
-      INDArray g = params.gradient(name);
-      long len = g.length();
-      g.assign(flat.get(NDArrayIndex.interval(offset, offset + len)).reshape('c', g.shape()));
-      offset += len;
-    }
   }
 
   private INDArray slice(INDArray a, int part) {
