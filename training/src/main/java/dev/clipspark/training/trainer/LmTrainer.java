@@ -14,7 +14,6 @@ import dev.clipspark.training.lm.LmCorpus;
 import dev.clipspark.training.lm.LmTrainStep;
 import dev.clipspark.training.nn.ParameterSet;
 import dev.clipspark.training.optim.AdamW;
-import dev.clipspark.training.optim.GradientClipping;
 import dev.clipspark.training.optim.LearningRateSchedule;
 import dev.clipspark.training.tokenizer.Gpt2Tokenizer;
 import dev.clipspark.training.weights.Gpt2Weights;
@@ -288,26 +287,12 @@ public final class LmTrainer {
       double lr = schedule.at(step);
       LmTrainStep.Result result = trainStep.run(rows, scored);
       step++;
-      boolean finite = Double.isFinite(result.loss());
-      double gradNorm = Double.NaN;
-      if (finite) {
-        gradNorm = options.gradClipNorm() > 0
-            ? GradientClipping.clipByGlobalNorm(params, options.gradClipNorm())
-            : step % options.logEvery() == 0 ? GradientClipping.globalNorm(params) : Double.NaN;
-        finite = !(options.gradClipNorm() > 0) || Double.isFinite(gradNorm);
-      }
-      if (!finite) {
-        if (options.onNonFinite() == TrainOptions.OnNonFinite.STOP) {
-          throw new NonFiniteLossException(String.format(Locale.ROOT,
-              "Cannot continue training %s at step %d: the loss is %s (gradient norm %s). The newest checkpoint is"
-                  + " %s. Lower train.learning-rate, set train.grad-clip-norm, or set"
-                  + " train.on-non-finite-loss=skip to drop such steps", config.name(), step, result.loss(), gradNorm,
-              lastCheckpoint.isEmpty() ? "none" : lastCheckpoint));
-        }
-        skipped++;
-        params.zeroGradients();
-      } else {
+      Trainer.StepGate gate = Trainer.gate(params, options, step, result.loss(), config.name(), lastCheckpoint);
+      double gradNorm = gate.gradNorm();
+      if (gate.apply()) {
         optimizer.step(lr);
+      } else {
+        skipped++;
       }
       if (Double.isNaN(firstLoss)) {
         firstLoss = result.loss();

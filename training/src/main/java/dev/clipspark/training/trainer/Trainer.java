@@ -307,27 +307,13 @@ public final class Trainer {
         TrainStep.Result result = distributedStep == null ? trainStep.run(batch.images(), batch.tokens())
             : distributedStep.run(batch.images(), batch.tokens());
         step++;
-        boolean finite = Double.isFinite(result.loss());
-        double gradNorm = Double.NaN;
-        if (finite) {
-          gradNorm = options.gradClipNorm() > 0
-              ? GradientClipping.clipByGlobalNorm(params, options.gradClipNorm())
-              : step % options.logEvery() == 0 ? GradientClipping.globalNorm(params) : Double.NaN;
-          finite = !(options.gradClipNorm() > 0) || Double.isFinite(gradNorm);
-        }
-        if (!finite) {
-          if (options.onNonFinite() == TrainOptions.OnNonFinite.STOP) {
-            throw new NonFiniteLossException(String.format(Locale.ROOT,
-                "Cannot continue training %s at step %d: the loss is %s (gradient norm %s). The newest checkpoint is"
-                    + " %s. Lower train.learning-rate, set train.grad-clip-norm, or set"
-                    + " train.on-non-finite-loss=skip to drop such steps", config.name(), step, result.loss(), gradNorm,
-                lastCheckpoint.isEmpty() ? "none" : lastCheckpoint));
-          }
-          skipped++;
-          params.zeroGradients();
-        } else {
+        StepGate gate = gate(params, options, step, result.loss(), config.name(), lastCheckpoint);
+        double gradNorm = gate.gradNorm();
+        if (gate.apply()) {
           optimizer.step(lr);
           model.clampLogitScale();
+        } else {
+          skipped++;
         }
         if (Double.isNaN(firstLoss)) {
           firstLoss = result.loss();
@@ -389,6 +375,47 @@ public final class Trainer {
       return new TrainSummary(request.outDir(), config.name(), startStep, step, firstLoss, lastLoss, skipped, rate,
           lastCheckpoint, new org.apache.hadoop.fs.Path(request.outDir(), METRICS_FILE).toString());
     }
+  }
+
+  /**
+   * Whether an optimizer step applies, and the gradient norm ({@code NaN} when not measured).
+   *
+   * @param apply    false for a skipped step (its gradients are zeroed)
+   * @param gradNorm the global gradient norm before clipping, measured when clipping or on logging steps
+   */
+  record StepGate(boolean apply, double gradNorm) {}
+
+  /**
+   * After the backward pass of {@code step} (counted from 1): clips the gradients to {@code train.grad-clip-norm}
+   * (or measures their norm on logging steps) and decides whether the update applies. A non-finite loss, or a
+   * non-finite norm when clipping, stops the run ({@code train.on-non-finite-loss = stop}, naming the newest
+   * checkpoint) or zeroes the gradients so the step is skipped ({@code skip}). Shared by the CLIP and language-model
+   * trainers.
+   *
+   * @throws NonFiniteLossException when the step is not finite and the setting is {@code stop}
+   */
+  static StepGate gate(ParameterSet params, TrainOptions options, long step, double loss, String model,
+      String lastCheckpoint) {
+    boolean finite = Double.isFinite(loss);
+    double gradNorm = Double.NaN;
+    if (finite) {
+      gradNorm = options.gradClipNorm() > 0
+          ? GradientClipping.clipByGlobalNorm(params, options.gradClipNorm())
+          : step % options.logEvery() == 0 ? GradientClipping.globalNorm(params) : Double.NaN;
+      finite = !(options.gradClipNorm() > 0) || Double.isFinite(gradNorm);
+    }
+    if (finite) {
+      return new StepGate(true, gradNorm);
+    }
+    if (options.onNonFinite() == TrainOptions.OnNonFinite.STOP) {
+      throw new NonFiniteLossException(String.format(Locale.ROOT,
+          "Cannot continue training %s at step %d: the loss is %s (gradient norm %s). The newest checkpoint is"
+              + " %s. Lower train.learning-rate, set train.grad-clip-norm, or set"
+              + " train.on-non-finite-loss=skip to drop such steps", model, step, loss, gradNorm,
+          lastCheckpoint.isEmpty() ? "none" : lastCheckpoint));
+    }
+    params.zeroGradients();
+    return new StepGate(false, gradNorm);
   }
 
   /**
