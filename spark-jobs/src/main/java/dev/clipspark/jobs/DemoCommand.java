@@ -234,10 +234,7 @@ final class DemoCommand extends JobCommand {
     deleteRecursively(trainDir);
     var request = new Trainer.Request(datasetDir, modelConfig, merges, tokenizer.vocabSize(), trainDir.getPath());
     int slots = spark.sparkContext().defaultParallelism() / spark.sparkContext().getConf().getInt("spark.task.cpus", 1);
-    int k = Math.max(1, Math.min(workers, slots));
-    while (trainOptions.batchSize() % k != 0) {
-      k--;
-    }
+    int k = dividing(Math.max(1, Math.min(workers, slots)), trainOptions.batchSize());
     printer.println(String.format(Locale.ROOT, "5/9 training %s: batch %d, %d epochs, %d worker%s%s", modelConfig.name(),
         trainOptions.batchSize(), trainOptions.epochs(), k, k == 1 ? "" : "s",
         k < workers ? " (Spark offers " + slots + " task slots)" : ""));
@@ -288,10 +285,7 @@ final class DemoCommand extends JobCommand {
     File lmDir = new File(out, "lm");
     deleteRecursively(lmDir);
     LmConfig lmConfig = LmConfigs.load("gpt2-tiny");
-    int lmWorkers = k;
-    while (lmTrainOptions.batchSize() % lmWorkers != 0) {
-      lmWorkers--;
-    }
+    int lmWorkers = dividing(k, lmTrainOptions.batchSize());
     printer.println(String.format(Locale.ROOT, "7/9 language model %s on %,d texts of three captions of one shape each"
         + " (%s): a %,d-token GPT-2 BPE learned from the dataset's captions, batch %d, %d steps, %d worker%s",
         lmConfig.name(), LM_TEXTS, lmCorpus, gpt2.vocabSize(), lmTrainOptions.batchSize(), lmTrainOptions.maxSteps(),
@@ -312,10 +306,7 @@ final class DemoCommand extends JobCommand {
 
     File limberDir = new File(out, "limber");
     deleteRecursively(limberDir);
-    int limberWorkers = k;
-    while (limberOptions.batchSize() % limberWorkers != 0) {
-      limberWorkers--;
-    }
+    int limberWorkers = dividing(k, limberOptions.batchSize());
     printer.println(String.format(Locale.ROOT, "8/9 LiMBeR: the linear map P from %s's %s image features to %d soft"
         + " prompts of the frozen language model, batch %d, %d epochs, %d worker%s", modelConfig.name(),
         Settings.spell(limberOptions.features()), limberOptions.prompts(), limberOptions.batchSize(),
@@ -344,6 +335,15 @@ final class DemoCommand extends JobCommand {
     printer.println("Demo LiMBeR:  " + limberDir.getAbsolutePath());
     printer.flush();
     return 0;
+  }
+
+  /** The most workers, at most {@code workers}, that share a global batch of {@code batch} equally. */
+  static int dividing(int workers, int batch) {
+    int k = workers;
+    while (batch % k != 0) {
+      k--;
+    }
+    return k;
   }
 
   /**
