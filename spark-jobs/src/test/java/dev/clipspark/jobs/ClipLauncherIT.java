@@ -39,7 +39,33 @@ class ClipLauncherIT {
       p.destroyForcibly();
       throw new AssertionError("bin/clip " + String.join(" ", args) + " did not finish in 15 minutes");
     }
-    return new Run(p.exitValue(), Files.readString(log, StandardCharsets.UTF_8));
+    return new Run(p.exitValue(), Files.readString(log, StandardCharsets.UTF_8) + crashReports(dir));
+  }
+
+  /**
+   * The frames of any JVM crash report (hs_err_pid*.log) the run left in its working directory: a native crash in
+   * ND4J kills the JVM, and CI deletes the directory with the report, so the test's failure message carries it.
+   */
+  static String crashReports(Path dir) throws java.io.IOException {
+    var out = new StringBuilder();
+    try (var files = Files.list(dir)) {
+      for (Path report : files.filter(f -> f.getFileName().toString().matches("hs_err_pid\\d+\\.log")).toList()) {
+        out.append("\n--- ").append(report.getFileName()).append(" (frames) ---\n");
+        boolean frames = false;
+        int kept = 0;
+        for (String line : Files.readAllLines(report, StandardCharsets.ISO_8859_1)) {
+          if (line.startsWith("Native frames:") || line.startsWith("Java frames:")) {
+            frames = true;
+          } else if (line.isBlank()) {
+            frames = false;
+          }
+          if ((frames || line.startsWith("# Problematic frame") || line.startsWith("# C ")) && kept++ < 80) {
+            out.append(line).append('\n');
+          }
+        }
+      }
+    }
+    return out.toString();
   }
 
   @Test

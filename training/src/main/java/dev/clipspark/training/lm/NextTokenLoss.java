@@ -1,5 +1,6 @@
 package dev.clipspark.training.lm;
 
+import dev.clipspark.training.nn.Broadcasts;
 import java.util.Arrays;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -91,11 +92,11 @@ public final class NextTokenLoss {
     INDArray max = z.max(1).reshape(rows, 1);
     double[] maxima = max.toDoubleVector();
     // softmax in place: z <- exp(z - max) / sum
-    z.subiColumnVector(max);
+    Broadcasts.subiColumnVector(z, max);
     Transforms.exp(z, false);
     INDArray sums = z.sum(1).reshape(rows, 1);
     double[] sum = sums.toDoubleVector();
-    z.diviColumnVector(sums);
+    Broadcasts.diviColumnVector(z, sums);
     double total = 0;
     long correct = 0;
     for (int r = 0; r < rows; r++) {
@@ -106,7 +107,7 @@ public final class NextTokenLoss {
         }
       }
     }
-    INDArray gradient = z.muliColumnVector(Nd4j.createFromArray(keep).reshape(rows, 1).castTo(z.dataType()))
+    INDArray gradient = Broadcasts.muliColumnVector(z, Nd4j.createFromArray(keep).reshape(rows, 1).castTo(z.dataType()))
         .subi(oneHot).muli(1.0 / scored);
     return new Result(total / scored, gradient.reshape('c', b, t, v), scored, correct);
   }

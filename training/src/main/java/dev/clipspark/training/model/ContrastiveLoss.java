@@ -1,5 +1,6 @@
 package dev.clipspark.training.model;
 
+import dev.clipspark.training.nn.Broadcasts;
 import java.util.Arrays;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -79,8 +80,8 @@ public final class ContrastiveLoss {
     double scale = Math.exp(logitScaleLog);
     INDArray imageNorms = norms(imageFeatures);
     INDArray textNorms = norms(textFeatures);
-    INDArray u = imageFeatures.divColumnVector(imageNorms);
-    INDArray v = textFeatures.divColumnVector(textNorms);
+    INDArray u = Broadcasts.divColumnVector(imageFeatures, imageNorms);
+    INDArray v = Broadcasts.divColumnVector(textFeatures, textNorms);
     INDArray logits = Nd4j.createUninitialized(imageFeatures.dataType(), n, n);
     Nd4j.gemm(u, v, logits, false, true, scale, 0.0);
 
@@ -90,16 +91,17 @@ public final class ContrastiveLoss {
     INDArray rowMax = logits.max(1).reshape(n, 1);
     INDArray colMax = logits.max(0).reshape(1, n);
     // P = softmax over each row, Q = softmax over each column; lse = max + log(sum exp(L - max)).
-    INDArray p = Transforms.exp(logits.subColumnVector(rowMax), false);
+    INDArray p = Transforms.exp(Broadcasts.subColumnVector(logits, rowMax), false);
     INDArray rowSums = p.sum(1).reshape(n, 1);
-    INDArray q = Transforms.exp(logits.subRowVector(colMax), false);
+    INDArray q = Transforms.exp(Broadcasts.subRowVector(logits, colMax), false);
     INDArray colSums = q.sum(0).reshape(1, n);
     double rowLse = rowMax.sumNumber().doubleValue() + Transforms.log(rowSums, true).sumNumber().doubleValue();
     double colLse = colMax.sumNumber().doubleValue() + Transforms.log(colSums, true).sumNumber().doubleValue();
     double loss = (rowLse + colLse - 2 * diagonalSum) / (2.0 * n);
 
     // G = (P + Q - 2 I) / (2N), written over P.
-    INDArray g = p.diviColumnVector(rowSums.muli(2.0 * n)).addi(q.diviRowVector(colSums.muli(2.0 * n)));
+    INDArray g = Broadcasts.diviColumnVector(p, rowSums.muli(2.0 * n))
+        .addi(Broadcasts.diviRowVector(q, colSums.muli(2.0 * n)));
     diagonal(g).subi(1.0 / n);
     double gradLogitScaleLog = g.mul(logits).sumNumber().doubleValue();
 
@@ -119,7 +121,7 @@ public final class ContrastiveLoss {
   /** {@code (dU - U rowdot(U, dU)) / norms}: the gradient with respect to the un-normalised rows. */
   private static INDArray throughNormalization(INDArray gradNormalized, INDArray normalized, INDArray norms) {
     INDArray dot = gradNormalized.mul(normalized).sum(1).reshape(normalized.size(0), 1);
-    return gradNormalized.subi(normalized.mulColumnVector(dot)).diviColumnVector(norms);
+    return Broadcasts.diviColumnVector(gradNormalized.subi(Broadcasts.mulColumnVector(normalized, dot)), norms);
   }
 
   /** The diagonal of a C-ordered square matrix, as a strided view (writes go through). */

@@ -1,5 +1,6 @@
 package dev.clipspark.training.model;
 
+import dev.clipspark.training.nn.Broadcasts;
 import dev.clipspark.training.collective.Collective;
 import java.util.Arrays;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -85,8 +86,8 @@ public final class GatherWithGradientLoss {
     DataType type = imageFeatures.dataType();
     INDArray imageNorms = norms(imageFeatures);
     INDArray textNorms = norms(textFeatures);
-    INDArray u = imageFeatures.divColumnVector(imageNorms);
-    INDArray v = textFeatures.divColumnVector(textNorms);
+    INDArray u = Broadcasts.divColumnVector(imageFeatures, imageNorms);
+    INDArray v = Broadcasts.divColumnVector(textFeatures, textNorms);
     INDArray allU = collective.allGather(u);
     INDArray allV = collective.allGather(v);
 
@@ -149,7 +150,7 @@ public final class GatherWithGradientLoss {
   private static double softmaxGradient(INDArray logits, long offset, double twoN, Rows rows) {
     long n = logits.size(0);
     Nd4j.getExecutioner().exec(new Max(logits, rows.max, 1));
-    logits.subiColumnVector(rows.max.reshape(n, 1));
+    Broadcasts.subiColumnVector(logits, rows.max.reshape(n, 1));
     // lse_i - L_i,y_i = log(sum_j exp(L_ij - max_i)) - (L_i,y_i - max_i)
     double terms = 0;
     for (long i = 0; i < n; i++) {
@@ -158,7 +159,7 @@ public final class GatherWithGradientLoss {
     Transforms.exp(logits, false);
     Nd4j.getExecutioner().exec(new Sum(logits, rows.sum, 1));
     terms += Transforms.log(rows.sum, true).sumNumber().doubleValue();
-    logits.diviColumnVector(rows.sum.muli(twoN).reshape(n, 1));
+    Broadcasts.diviColumnVector(logits, rows.sum.muli(twoN).reshape(n, 1));
     for (long i = 0; i < n; i++) {
       logits.putScalar(i, offset + i, logits.getDouble(i, offset + i) - 1 / twoN);
     }
@@ -172,6 +173,7 @@ public final class GatherWithGradientLoss {
   /** Through u = x / |x|, in place: dx = (du - u (u . du)) / |x|. */
   private static void throughNorm(INDArray du, INDArray u, INDArray norms, INDArray scratch) {
     INDArray dot = scratch.assign(u).muli(du).sum(1);
-    du.subi(scratch.assign(u).muliColumnVector(dot.reshape(u.size(0), 1))).diviColumnVector(norms);
+    du.subi(Broadcasts.muliColumnVector(scratch.assign(u), dot.reshape(u.size(0), 1)));
+    Broadcasts.diviColumnVector(du, norms);
   }
 }

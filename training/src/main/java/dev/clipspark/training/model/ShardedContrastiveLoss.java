@@ -1,5 +1,6 @@
 package dev.clipspark.training.model;
 
+import dev.clipspark.training.nn.Broadcasts;
 import dev.clipspark.training.collective.Collective;
 import dev.clipspark.training.device.HostMemory;
 import java.util.Arrays;
@@ -81,8 +82,8 @@ public final class ShardedContrastiveLoss {
     DataType type = imageFeatures.dataType();
     INDArray imageNorms = norms(imageFeatures);
     INDArray textNorms = norms(textFeatures);
-    INDArray u = imageFeatures.divColumnVector(imageNorms);
-    INDArray v = textFeatures.divColumnVector(textNorms);
+    INDArray u = Broadcasts.divColumnVector(imageFeatures, imageNorms);
+    INDArray v = Broadcasts.divColumnVector(textFeatures, textNorms);
     INDArray allU = collective.allGather(u);
     INDArray allV = collective.allGather(v);
 
@@ -205,7 +206,7 @@ public final class ShardedContrastiveLoss {
       Transforms.max(tileMax, max, false);
       Transforms.exp(max.subi(tileMax), false);
       sum.muli(max);
-      Transforms.exp(s.subiColumnVector(tileMax.reshape(n, 1)), false);
+      Transforms.exp(Broadcasts.subiColumnVector(s, tileMax.reshape(n, 1)), false);
       Nd4j.getExecutioner().exec(new Sum(s, tiles.rowSum, 1));
       sum.addi(tiles.rowSum);
       max.assign(tileMax);
@@ -222,8 +223,8 @@ public final class ShardedContrastiveLoss {
     long n = s.size(0);
     long width = s.size(1);
     // (Broadcast.sub along dimension 0 is ten times slower than these in-place vector ops.)
-    Transforms.exp(p.assign(s).subiColumnVector(own.reshape(n, 1)), false);
-    p.addi(Transforms.exp(s.subiRowVector(other.reshape(1, width)), false));
+    Transforms.exp(Broadcasts.subiColumnVector(p.assign(s), own.reshape(n, 1)), false);
+    p.addi(Transforms.exp(Broadcasts.subiRowVector(s, other.reshape(1, width)), false));
     // The diagonal, j = offset + i, where it falls in this tile.
     for (long i = Math.max(0, c0 - offset); i < n && offset + i - c0 < width; i++) {
       long j = offset + i - c0;
@@ -238,7 +239,8 @@ public final class ShardedContrastiveLoss {
   private static double throughNorm(INDArray du, INDArray u, INDArray norms, INDArray scratch) {
     INDArray dot = scratch.assign(u).muli(du).sum(1);
     double total = dot.sumNumber().doubleValue();
-    du.subi(scratch.assign(u).muliColumnVector(dot.reshape(u.size(0), 1))).diviColumnVector(norms);
+    du.subi(Broadcasts.muliColumnVector(scratch.assign(u), dot.reshape(u.size(0), 1)));
+    Broadcasts.diviColumnVector(du, norms);
     return total;
   }
 }

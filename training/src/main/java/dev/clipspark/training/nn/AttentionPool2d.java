@@ -96,16 +96,16 @@ public final class AttentionPool2d implements Layer {
     INDArray spatial = seq.get(NDArrayIndex.all(), NDArrayIndex.interval(1, tokens), NDArrayIndex.all());
     spatial.assign(x.reshape('c', b, width, tokens - 1).permute(0, 2, 1));
     seq.get(NDArrayIndex.all(), NDArrayIndex.point(0), NDArrayIndex.all()).assign(spatial.mean(1));
-    seq.reshape('c', b, tokens * width).addiRowVector(positional.reshape('c', new long[] {tokens * width}));
+    Broadcasts.addiRowVector(seq.reshape('c', b, tokens * width), positional.reshape('c', new long[] {tokens * width}));
     INDArray first = seq.get(NDArrayIndex.all(), NDArrayIndex.point(0), NDArrayIndex.all()).dup('c');
     // q [b h, 1, d] (scaled), k and v [b h, t, d].
     q = qProj.forward(first).reshape('c', b * heads, 1, d).muli(1.0 / Math.sqrt(d));
     k = headsFirst(kProj.forward(seq), b, tokens, d);
     v = headsFirst(vProj.forward(seq), b, tokens, d);
     INDArray scores = Nd4j.matmul(q, k, null, false, true, false).reshape('c', b * heads, tokens);
-    scores.subiColumnVector(scores.max(1).reshape(b * heads, 1));
+    Broadcasts.subiColumnVector(scores, scores.max(1).reshape(b * heads, 1));
     Transforms.exp(scores, false);
-    scores.diviColumnVector(scores.sum(1).reshape(b * heads, 1));
+    Broadcasts.diviColumnVector(scores, scores.sum(1).reshape(b * heads, 1));
     probabilities = scores.reshape('c', b * heads, 1, tokens);
     INDArray attended = Nd4j.matmul(probabilities, v).reshape('c', b, width);
     return cProj.forward(attended);
@@ -126,7 +126,7 @@ public final class AttentionPool2d implements Layer {
     INDArray p2 = probabilities.reshape('c', b * heads, tokens);
     INDArray dp2 = dProbabilities.reshape('c', b * heads, tokens);
     INDArray rowDot = p2.mul(dp2).sum(1).reshape(b * heads, 1);
-    INDArray dScores = dp2.subiColumnVector(rowDot).muli(p2).reshape('c', b * heads, 1, tokens);
+    INDArray dScores = Broadcasts.subiColumnVector(dp2, rowDot).muli(p2).reshape('c', b * heads, 1, tokens);
     INDArray dq = Nd4j.matmul(dScores, k).muli(1.0 / Math.sqrt(d)).reshape('c', b, width);
     INDArray dk = Nd4j.matmul(dScores, q, null, true, false, false);
     INDArray dSeq = kProj.backward(tokensFirst(dk, b, tokens, d));

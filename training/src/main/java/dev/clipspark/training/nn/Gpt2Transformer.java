@@ -225,7 +225,7 @@ public final class Gpt2Transformer implements Layer {
     cache.batch = b;
     INDArray x = embeddings.dup('c');
     INDArray positions = wpe.get(NDArrayIndex.interval(start, start + t), NDArrayIndex.all());
-    x.reshape('c', b, t * width).addiRowVector(positions.dup('c').reshape('c', new long[] {t * width}));
+    Broadcasts.addiRowVector(x.reshape('c', b, t * width), positions.dup('c').reshape('c', new long[] {t * width}));
     for (int i = 0; i < blocks.size(); i++) {
       x = blocks.get(i).forwardCached(x, cache.layers.get(i));
     }
@@ -263,7 +263,8 @@ public final class Gpt2Transformer implements Layer {
     batch = x.size(0);
     length = x.size(1);
     INDArray positions = wpe.get(NDArrayIndex.interval(0, length), NDArrayIndex.all());
-    x.reshape('c', batch, length * width).addiRowVector(positions.dup('c').reshape('c', new long[] {length * width}));
+    Broadcasts.addiRowVector(x.reshape('c', batch, length * width),
+        positions.dup('c').reshape('c', new long[] {length * width}));
     for (ResidualAttentionBlock block : blocks) {
       x = block.forward(x);
     }

@@ -49,12 +49,12 @@ public final class LayerNorm implements Layer {
     inputShape = input.shape();
     INDArray x = Linear.rows(input, width);
     long n = x.size(0);
-    INDArray centered = x.subColumnVector(x.mean(1).reshape(n, 1));
+    INDArray centered = Broadcasts.subColumnVector(x, x.mean(1).reshape(n, 1));
     // Biased variance as |centered|^2 / width: one reduction, no squared temporary.
     INDArray norms = centered.norm2(1).reshape(n, 1);
     inverseStd = Transforms.pow(norms.muli(norms).divi(width).addi(eps), -0.5, false);
-    normalized = centered.muliColumnVector(inverseStd);
-    return normalized.mulRowVector(gain).addiRowVector(bias).reshape('c', inputShape);
+    normalized = Broadcasts.muliColumnVector(centered, inverseStd);
+    return Broadcasts.addiRowVector(Broadcasts.mulRowVector(normalized, gain), bias).reshape('c', inputShape);
   }
 
   @Override
@@ -70,11 +70,11 @@ public final class LayerNorm implements Layer {
     // as dy * xhat (the gain's gradient), then g * xhat = (dy * xhat) * gain, then xhat * mean(g * xhat).
     INDArray scratch = dy.mul(normalized);
     params.gradient(prefix + ".weight").addi(scratch.sum(0));
-    INDArray meanGx = scratch.muliRowVector(gain).mean(1).reshape(n, 1);
-    INDArray g = dy.mulRowVector(gain);
+    INDArray meanGx = Broadcasts.muliRowVector(scratch, gain).mean(1).reshape(n, 1);
+    INDArray g = Broadcasts.mulRowVector(dy, gain);
     INDArray meanG = g.mean(1).reshape(n, 1);
-    INDArray dx = g.subiColumnVector(meanG).subi(scratch.assign(normalized).muliColumnVector(meanGx))
-        .muliColumnVector(inverseStd);
+    Broadcasts.subiColumnVector(g, meanG).subi(Broadcasts.muliColumnVector(scratch.assign(normalized), meanGx));
+    INDArray dx = Broadcasts.muliColumnVector(g, inverseStd);
     normalized = null;
     inverseStd = null;
     return dx.reshape('c', inputShape);

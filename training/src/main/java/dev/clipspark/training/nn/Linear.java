@@ -83,7 +83,7 @@ public final class Linear implements Layer {
     INDArray out = Nd4j.createUninitialized(input.dataType(), input2d.size(0), outFeatures());
     Nd4j.gemm(input2d, weight, out, false, !inputMajor, 1.0, 0.0);
     if (bias != null) {
-      out.addiRowVector(bias);
+      Broadcasts.addiRowVector(out, bias);
     }
     long[] outShape = inputShape.clone();
     outShape[outShape.length - 1] = outFeatures();

@@ -91,13 +91,13 @@ public final class MultiHeadAttention implements Layer {
     v = qkv.get(NDArrayIndex.point(2)).reshape('c', b * heads, t, d);
     INDArray scores = Nd4j.matmul(q, k, null, false, true, false).reshape('c', b * heads, t * t);
     if (causal) {
-      scores.addiRowVector(causalMask(input, t));
+      Broadcasts.addiRowVector(scores, causalMask(input, t));
     }
     // Row-wise softmax over the keys, shifted by the row maximum.
     INDArray rows = scores.reshape('c', b * heads * t, t);
-    rows.subiColumnVector(rows.max(1).reshape(rows.size(0), 1));
+    Broadcasts.subiColumnVector(rows, rows.max(1).reshape(rows.size(0), 1));
     Transforms.exp(rows, false);
-    rows.diviColumnVector(rows.sum(1).reshape(rows.size(0), 1));
+    Broadcasts.diviColumnVector(rows, rows.sum(1).reshape(rows.size(0), 1));
     probabilities = rows.reshape('c', b * heads, t, t);
     INDArray heads3 = Nd4j.matmul(probabilities, v);
     // [b, h, t, d] -> [b, t, h, d] -> [b, t, width]
@@ -120,7 +120,7 @@ public final class MultiHeadAttention implements Layer {
     INDArray p2 = probabilities.reshape('c', b * heads * t, t);
     INDArray dp2 = dProbabilities.reshape('c', b * heads * t, t);
     INDArray rowDot = p2.mul(dp2).sum(1).reshape(p2.size(0), 1);
-    INDArray dScores = dp2.subiColumnVector(rowDot).muli(p2).reshape('c', b * heads, t, t);
+    INDArray dScores = Broadcasts.subiColumnVector(dp2, rowDot).muli(p2).reshape('c', b * heads, t, t);
     // dq, dk and dv are written straight into their contiguous blocks of dqkv.
     INDArray dqkv = Nd4j.createUninitialized(gradOutput.dataType(), 3, b * heads, t, d);
     // q was scaled by 1/sqrt(d) before the product, so dq carries the same factor.
@@ -227,12 +227,12 @@ public final class MultiHeadAttention implements Layer {
           mask.putScalar(i, j, Double.NEGATIVE_INFINITY);
         }
       }
-      scores.addiRowVector(mask.reshape('c', new long[] {t * total}));
+      Broadcasts.addiRowVector(scores, mask.reshape('c', new long[] {t * total}));
     }
     INDArray rows = scores.reshape('c', b * heads * t, total);
-    rows.subiColumnVector(rows.max(1).reshape(rows.size(0), 1));
+    Broadcasts.subiColumnVector(rows, rows.max(1).reshape(rows.size(0), 1));
     Transforms.exp(rows, false);
-    rows.diviColumnVector(rows.sum(1).reshape(rows.size(0), 1));
+    Broadcasts.diviColumnVector(rows, rows.sum(1).reshape(rows.size(0), 1));
     INDArray heads3 = Nd4j.matmul(rows.reshape('c', b * heads, t, total), values);
     INDArray merged = heads3.reshape('c', b, heads, t, d).permute(0, 2, 1, 3).dup('c').reshape('c', b, t, width);
     return outProj.forward(merged);

@@ -78,7 +78,8 @@ public final class TextTransformer implements Layer {
     length = tokens.size(1);
     INDArray x = tokenEmbedding.forward(tokens);
     INDArray positions = positionalEmbedding.get(NDArrayIndex.interval(0, length), NDArrayIndex.all());
-    x.reshape('c', b, length * width).addiRowVector(positions.dup('c').reshape('c', new long[] {length * width}));
+    Broadcasts.addiRowVector(x.reshape('c', b, length * width),
+        positions.dup('c').reshape('c', new long[] {length * width}));
     for (ResidualAttentionBlock block : blocks) {
       x = block.forward(x);
     }

@@ -135,7 +135,7 @@ public final class VisionTransformer implements Layer {
         .assign(embedded.reshape('c', batch, cells, width));
     INDArray added = positionalEmbedding.dup('c');
     added.getRow(0).addi(classEmbedding);
-    x.reshape('c', batch, tokens * width).addiRowVector(added.reshape('c', new long[] {tokens * width}));
+    Broadcasts.addiRowVector(x.reshape('c', batch, tokens * width), added.reshape('c', new long[] {tokens * width}));
     x = lnPre.forward(x);
     for (ResidualAttentionBlock block : blocks) {
       x = block.forward(x);
