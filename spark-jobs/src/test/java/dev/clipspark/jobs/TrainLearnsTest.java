@@ -203,6 +203,22 @@ class TrainLearnsTest {
   }
 
   @Test
+  void aTokenizerTooSmallForItsVocabularySizeIsRefusedBeforeTheBarrierStage() {
+    var cl = Main.commandLine();
+    var err = new StringWriter();
+    cl.setOut(new PrintWriter(new StringWriter(), true));
+    cl.setErr(new PrintWriter(err, true));
+    // The merges learned for 600 tokens cannot make 5,000: every barrier task would fail on loading them.
+    int code = cl.execute("train", "--data", dataset, "--model", "tiny-vit", "--tokenizer", merges, "--out",
+        dir.resolve("k2-tokenizer").toString(), "--workers", "2", "--set", "train.batch-size=32", "--set",
+        "tokenizer.vocab-size=5000", "--master", "local[2]");
+    assertThat(code).isEqualTo(Main.USAGE);
+    assertThat(err.toString()).contains("Cannot load merges file " + merges).contains("a vocabulary of 5000 tokens")
+        .contains("use a vocabulary size of at most").doesNotContain("barrier");
+    assertThat(Path.of(dir.toString(), "k2-tokenizer", "checkpoints")).doesNotExist();
+  }
+
+  @Test
   void moreWorkersThanTaskSlotsIsRefusedBeforeTraining() {
     var cl = Main.commandLine();
     var err = new StringWriter();

@@ -99,6 +99,20 @@ public final class Checkpoints {
     return CheckpointWriter.save(outDir, checkpoint, keep, mode, conf);
   }
 
+  /**
+   * Whether {@code outDir} holds a complete checkpoint (a {@code step-*} directory with its {@code checkpoint.json}),
+   * so a run there would resume; reads no tensors and deletes nothing.
+   */
+  public static boolean hasComplete(String outDir, Configuration conf) {
+    Path root = new Path(outDir, CHECKPOINTS_DIR);
+    try {
+      FileSystem fs = root.getFileSystem(conf);
+      return fs.exists(root) && stepDirs(fs, root).stream().anyMatch(d -> hasManifest(fs, d));
+    } catch (IOException e) {
+      throw new UncheckedIOException("Cannot list the checkpoints in " + root + ": " + e.getMessage(), e);
+    }
+  }
+
   /** {@link #loadLatest(String, DataType, Configuration)} keeping the stored data types. */
   public static Optional<LoadedCheckpoint> loadLatest(String outDir, Configuration conf) {
     return loadLatest(outDir, null, conf);

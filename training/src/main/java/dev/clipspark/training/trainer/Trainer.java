@@ -90,8 +90,9 @@ public final class Trainer {
 
   /**
    * Checks on the driver, before any worker starts, what the workers would otherwise find out one by one: that
-   * the dataset has a manifest and at least one global batch for {@code workers} ranks, and that the learning
-   * rate schedule fits the run's length.
+   * the dataset has a manifest and at least one global batch for {@code workers} ranks, that the learning
+   * rate schedule fits the run's length, and, for a run that starts (no checkpoint in its output directory), that
+   * the given tokenizer's merges file supports the asked vocabulary size.
    *
    * @return the run's total steps
    * @throws IllegalArgumentException naming the setting at fault
@@ -108,6 +109,11 @@ public final class Trainer {
       throw new IllegalArgumentException(String.format(Locale.ROOT, "Cannot train on %s with train.batch-size %d"
           + " and %d workers: each worker's share of its %d rows holds no whole batch", request.dataset(),
           options.batchSize(), workers, rows));
+    }
+    if (request.tokenizer() != null && !request.tokenizer().isBlank()
+        && !Checkpoints.hasComplete(request.outDir(), conf)) {
+      // Throws naming the file, its merges and the largest vocabulary size it supports.
+      ClipTokenizer.load(request.tokenizer(), request.tokenizerVocabSize(), conf);
     }
     long total = totalSteps(options, batches);
     try {
