@@ -3,6 +3,7 @@ package dev.clipspark.training.device;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.clipspark.training.testing.MainSources;
 import dev.clipspark.training.trainer.Backends;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -12,9 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.TreeSet;
 import java.util.regex.Pattern;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -184,21 +183,8 @@ class HostMemoryTest {
 
   @Test
   void noMainCodeOutsideHostMemoryTouchesArrayMemoryDirectly() throws IOException {
-    Path root = repositoryRoot();
-    var scanned = new TreeSet<String>();
-    var offenders = new ArrayList<String>();
-    try (Stream<Path> files = Files.walk(root)) {
-      files.filter(p -> p.toString().endsWith(".java"))
-          .filter(p -> root.relativize(p).toString().replace('\\', '/').matches("[^/]+/src/main/java/.*"))
-          .forEach(p -> {
-            scanned.add(root.relativize(p).getName(0).toString());
-            if (!p.getFileName().toString().equals("HostMemory.java")) {
-              offenders.addAll(directAccess(p));
-            }
-          });
-    }
-    // The scan must have seen every module with main code (a wrong root would pass vacuously).
-    assertThat(scanned).contains("training", "evaluation", "spark-jobs", "dataset-builder");
+    var offenders = MainSources.offenders(p -> p.getFileName().toString().equals("HostMemory.java"),
+        HostMemoryTest::directAccess);
     assertThat(offenders).as("read and write ND4J array memory through dev.clipspark.training.device.HostMemory,"
         + " which keeps the GPU copy in step").isEmpty();
   }
@@ -222,35 +208,13 @@ class HostMemoryTest {
   }
 
   private static List<String> directAccess(Path file) {
-    List<String> lines;
+    boolean buffers;
     try {
-      lines = Files.readAllLines(file);
+      buffers = Files.readString(file).contains("DataBuffer");
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-    boolean buffers = lines.stream().anyMatch(l -> l.contains("DataBuffer"));
-    var out = new ArrayList<String>();
-    for (int i = 0; i < lines.size(); i++) {
-      String line = lines.get(i).strip();
-      if (line.startsWith("//") || line.startsWith("*") || line.startsWith("/*")) {
-        continue;
-      }
-      String l = line;
-      if (DIRECT_ACCESS.stream().anyMatch(p -> p.matcher(l).find()) || (buffers && BUFFER_COPY.matcher(l).find())) {
-        out.add(file + ":" + (i + 1) + ": " + line);
-      }
-    }
-    return out;
-  }
-
-  /** The checkout's root: the nearest directory above the working directory whose pom lists modules. */
-  private static Path repositoryRoot() throws IOException {
-    for (Path p = Path.of("").toAbsolutePath(); p != null; p = p.getParent()) {
-      Path pom = p.resolve("pom.xml");
-      if (Files.isRegularFile(pom) && Files.readString(pom).contains("<module>training</module>")) {
-        return p;
-      }
-    }
-    throw new IllegalStateException("Cannot find the repository root above " + Path.of("").toAbsolutePath());
+    return MainSources.lines(file, l -> DIRECT_ACCESS.stream().anyMatch(p -> p.matcher(l).find())
+        || (buffers && BUFFER_COPY.matcher(l).find()));
   }
 }

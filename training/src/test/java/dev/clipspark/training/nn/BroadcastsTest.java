@@ -3,15 +3,12 @@ package dev.clipspark.training.nn;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.clipspark.training.testing.MainSources;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.TreeSet;
 import java.util.regex.Pattern;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -118,18 +115,7 @@ class BroadcastsTest {
 
   @Test
   void noMainCodeUsesNd4jsRowOrColumnVectorMethods() throws IOException {
-    Path root = repositoryRoot();
-    var scanned = new TreeSet<String>();
-    var offenders = new ArrayList<String>();
-    try (Stream<Path> files = Files.walk(root)) {
-      files.filter(p -> p.toString().endsWith(".java"))
-          .filter(p -> root.relativize(p).toString().replace('\\', '/').matches("[^/]+/src/main/java/.*"))
-          .forEach(p -> {
-            scanned.add(root.relativize(p).getName(0).toString());
-            offenders.addAll(vectorOps(p));
-          });
-    }
-    assertThat(scanned).contains("training", "evaluation", "spark-jobs", "dataset-builder");
+    var offenders = MainSources.offenders(p -> false, p -> MainSources.matching(p, ND4J_VECTOR_OP));
     assertThat(offenders).as("use dev.clipspark.training.nn.Broadcasts, which keeps the op reachable while native"
         + " code runs (see its documentation)").isEmpty();
   }
@@ -146,36 +132,7 @@ class BroadcastsTest {
         "    Broadcasts.addiRowVector(x, b);",
         "  }",
         "}"));
-    assertThat(vectorOps(file)).hasSize(2).anyMatch(s -> s.contains(":4:")).anyMatch(s -> s.contains(":5:"));
-  }
-
-  private static List<String> vectorOps(Path file) {
-    List<String> lines;
-    try {
-      lines = Files.readAllLines(file);
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
-    var out = new ArrayList<String>();
-    for (int i = 0; i < lines.size(); i++) {
-      String line = lines.get(i).strip();
-      if (line.startsWith("//") || line.startsWith("*") || line.startsWith("/*")) {
-        continue;
-      }
-      if (ND4J_VECTOR_OP.matcher(line).find()) {
-        out.add(file + ":" + (i + 1) + ": " + line);
-      }
-    }
-    return out;
-  }
-
-  private static Path repositoryRoot() throws IOException {
-    for (Path p = Path.of("").toAbsolutePath(); p != null; p = p.getParent()) {
-      Path pom = p.resolve("pom.xml");
-      if (Files.isRegularFile(pom) && Files.readString(pom).contains("<module>training</module>")) {
-        return p;
-      }
-    }
-    throw new IllegalStateException("Cannot find the repository root above " + Path.of("").toAbsolutePath());
+    assertThat(MainSources.matching(file, ND4J_VECTOR_OP)).hasSize(2).anyMatch(s -> s.contains(":4:"))
+        .anyMatch(s -> s.contains(":5:"));
   }
 }
